@@ -1,0 +1,1 @@
+//! FreeSWITCH Event Socket protocol: frames, codec and clients. Knows nothing of billing.

@@ -1,0 +1,1 @@
+//! tollgate: configuration, wiring and front ends around the rater and the session controller.
