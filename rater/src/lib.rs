@@ -10,6 +10,7 @@
 //! - [`tariff`]: the compiled, immutable plan.
 //! - [`cost`]: GetCost, producing a [`CallCost`] from a [`CallDescriptor`].
 
+pub mod account;
 pub mod callcost;
 pub mod cost;
 pub mod descriptor;
