@@ -17,6 +17,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
+mod client;
 mod codec;
 mod command;
 mod error;
@@ -25,9 +27,11 @@ mod event_json;
 mod frame;
 mod headers;
 mod message;
+mod outbound;
 mod parse;
 pub mod percent;
 
+pub use client::{Backoff, Client, ClientConfig, ClientEvent, Job, Response};
 pub use codec::{ClientCodec, FrameCodec, ServerCodec, DEFAULT_MAX_FRAME};
 pub use command::{Command, CommandKind, EventFormat, SendMsg};
 pub use error::{ApiError, ClientError, CodecError};
@@ -35,3 +39,4 @@ pub use event::Event;
 pub use frame::{ContentType, Frame};
 pub use headers::Headers;
 pub use message::{ApiResponse, Message, Notice, Reply};
+pub use outbound::{ChannelData, OutboundConfig, OutboundListener, OutboundSession};
