@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it. Installs and starts whatever
-# the tests need on a fresh machine; run it from anywhere.
+# the tests need on a fresh machine (a throwaway PostgreSQL cluster); run it
+# from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,13 @@ cargo fmt --all -- --check
 
 echo "== lint"
 cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== postgresql (throwaway cluster)"
+pg_dir="$(mktemp -d /tmp/tollgate-pg.XXXXXX)"
+trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+TOLLGATE_TEST_PG_URL="$(scripts/pg-cluster.sh start "$pg_dir")"
+export TOLLGATE_TEST_PG_URL
+echo "started at $TOLLGATE_TEST_PG_URL"
 
 echo "== tests"
 cargo test --workspace

@@ -19,6 +19,7 @@ pub mod duration;
 pub mod error;
 pub mod loader;
 pub mod rounding;
+pub mod store;
 pub mod tariff;
 pub mod timing;
 

@@ -1,0 +1,256 @@
+//! The embedded account store: accounts in memory, every change appended
+//! to a checksummed write-ahead log and fsynced (in groups) before it is
+//! acknowledged; on start, the last snapshot plus the log rebuild the
+//! state, and a torn tail from a crash is cut off. One process owns a
+//! store directory at a time (an exclusive file lock).
+
+mod record;
+mod writer;
+
+use super::{AccountStore, Change};
+use crate::account::{Account, AccountError, AccountKey};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use record::{decode_all, Entry};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Mutex as AsyncMutex;
+use writer::{encoded, open_log, Writer, WriterState, LOG_FILE, SNAPSHOT_FILE};
+
+/// Operation replies kept for idempotent retries (oldest forgotten first).
+pub const DEFAULT_MAX_OPS: usize = 20_000;
+/// Log size that triggers a snapshot.
+pub const DEFAULT_COMPACT_AT: u64 = 64 << 20;
+
+type Slot = Arc<AsyncMutex<Option<Account>>>;
+
+#[derive(Default)]
+struct Ops {
+    replies: HashMap<String, Value>,
+    order: VecDeque<String>,
+}
+
+pub struct EmbeddedStore {
+    dir: PathBuf,
+    accounts: DashMap<AccountKey, Slot>,
+    ops: Mutex<Ops>,
+    max_ops: usize,
+    writer: Writer,
+    _lock: File,
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> AccountError {
+    AccountError::Store(format!("{what} {}: {e}", path.display()))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, AccountError> {
+        Self::open_with(dir, DEFAULT_MAX_OPS, DEFAULT_COMPACT_AT)
+    }
+
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        max_ops: usize,
+        compact_at: u64,
+    ) -> Result<Self, AccountError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(|e| io_err("creating", &lock_path, e))?;
+        lock.try_lock().map_err(|_| {
+            AccountError::Store(format!(
+                "{} is in use by another tollgate process",
+                dir.display()
+            ))
+        })?;
+        let mut entries = Vec::new();
+        let snapshot = dir.join(SNAPSHOT_FILE);
+        match std::fs::read(&snapshot) {
+            Ok(bytes) => entries.extend(decode_all(&bytes).0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("reading", &snapshot, e)),
+        }
+        let log_path = dir.join(LOG_FILE);
+        let log_bytes = match std::fs::read(&log_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err("reading", &log_path, e)),
+        };
+        let (log_entries, valid) = decode_all(&log_bytes);
+        if valid < log_bytes.len() {
+            tracing::warn!(
+                cut = log_bytes.len() - valid,
+                "cutting a torn tail off the account log"
+            );
+        }
+        entries.extend(log_entries);
+
+        let accounts = DashMap::new();
+        let mut latest = HashMap::new();
+        let mut ops = Ops::default();
+        let mut op_records = VecDeque::new();
+        for entry in entries {
+            let bytes = encoded(&entry);
+            if let Some((id, reply)) = &entry.op {
+                remember(&mut ops, max_ops, id.clone(), reply.clone());
+                op_records.push_back((id.clone(), bytes.clone()));
+                if op_records.len() > max_ops {
+                    op_records.pop_front();
+                }
+            }
+            let Some(key) = AccountKey::parse(&entry.key) else {
+                continue;
+            };
+            match entry.account {
+                Some(account) => {
+                    latest.insert(entry.key, bytes);
+                    accounts.insert(key, Arc::new(AsyncMutex::new(Some(account))));
+                }
+                None => {
+                    latest.remove(&entry.key);
+                    accounts.remove(&key);
+                }
+            }
+        }
+        let log = open_log(&dir, valid as u64).map_err(|e| io_err("opening", &log_path, e))?;
+        let state = WriterState {
+            latest,
+            ops: op_records,
+            max_ops,
+        };
+        let writer = Writer::start(&dir, log, valid as u64, state, compact_at)
+            .map_err(|e| io_err("starting the writer for", &dir, e))?;
+        Ok(EmbeddedStore {
+            dir,
+            accounts,
+            ops: Mutex::new(ops),
+            max_ops,
+            writer,
+            _lock: lock,
+        })
+    }
+
+    /// The directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn slot(&self, key: &AccountKey) -> Slot {
+        if let Some(slot) = self.accounts.get(key) {
+            return slot.clone();
+        }
+        self.accounts
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(AsyncMutex::new(None)))
+            .clone()
+    }
+
+    fn reply_of(&self, op: &str) -> Option<Value> {
+        self.ops.lock().ok()?.replies.get(op).cloned()
+    }
+}
+
+fn remember(ops: &mut Ops, max: usize, id: String, reply: Value) {
+    if ops.replies.insert(id.clone(), reply).is_none() {
+        ops.order.push_back(id);
+    }
+    while ops.order.len() > max {
+        if let Some(old) = ops.order.pop_front() {
+            ops.replies.remove(&old);
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for EmbeddedStore {
+    async fn get(&self, key: &AccountKey) -> Result<Option<Account>, AccountError> {
+        let Some(slot) = self.accounts.get(key).map(|s| s.clone()) else {
+            return Ok(None);
+        };
+        let value = slot.lock().await.clone();
+        Ok(value)
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        ids: Option<&[String]>,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<Vec<Account>, AccountError> {
+        let mut keys: Vec<AccountKey> = self
+            .accounts
+            .iter()
+            .map(|e| e.key().clone())
+            .filter(|k| k.tenant == tenant && ids.is_none_or(|ids| ids.contains(&k.account)))
+            .collect();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(account) = self.get(&key).await? {
+                out.push(account);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    async fn update(
+        &self,
+        key: &AccountKey,
+        op: Option<&str>,
+        change: &mut Change<'_>,
+    ) -> Result<Value, AccountError> {
+        let slot = self.slot(key);
+        let mut current = slot.lock().await;
+        if let Some(reply) = op.and_then(|op| self.reply_of(op)) {
+            return Ok(reply);
+        }
+        let mut next = current.clone();
+        let reply = change(&mut next)?;
+        let entry = Entry {
+            key: key.to_string(),
+            account: next,
+            op: op.map(|op| (op.to_string(), reply.clone())),
+        };
+        let bytes = encoded(&entry);
+        // Queue while holding the account's lock: the log keeps this account's order.
+        let ack = self.writer.append(
+            entry.key,
+            entry.account.is_none(),
+            op.map(str::to_string),
+            bytes,
+        );
+        *current = entry.account;
+        if let Some(op) = op {
+            if let Ok(mut ops) = self.ops.lock() {
+                remember(&mut ops, self.max_ops, op.to_string(), reply.clone());
+            }
+        }
+        drop(current);
+        match ack.await {
+            Ok(Ok(())) => Ok(reply),
+            Ok(Err(e)) => Err(AccountError::Store(e)),
+            Err(_) => Err(AccountError::Store(
+                "the account log writer has stopped".into(),
+            )),
+        }
+    }
+
+    async fn flush(&self) -> Result<(), AccountError> {
+        match self.writer.compact().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AccountError::Store(e)),
+            Err(_) => Err(AccountError::Store(
+                "the account log writer has stopped".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The log writer: one thread that appends records and fsyncs them in
+//! batches (group commit). Everything queued while one fsync runs goes
+//! into the next, so throughput grows with concurrency instead of
+//! collapsing under the cost of a sync per debit. When the log grows past
+//! a threshold, the writer writes a snapshot of the latest record of each
+//! account, renames it into place, and starts the log afresh.
+
+use super::record::{encode, Entry};
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
+
+pub const LOG_FILE: &str = "accounts.log";
+pub const SNAPSHOT_FILE: &str = "accounts.snapshot";
+
+/// Acknowledgement of a durable write, or why it failed.
+pub type Ack = oneshot::Receiver<Result<(), String>>;
+
+pub(super) enum Msg {
+    Append {
+        key: String,
+        removed: bool,
+        op: Option<String>,
+        bytes: Vec<u8>,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    Compact {
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// The writer's view: the latest record of every account and the retained
+/// operation records, enough to write a snapshot at any log position.
+pub(super) struct WriterState {
+    pub latest: HashMap<String, Vec<u8>>,
+    pub ops: VecDeque<(String, Vec<u8>)>,
+    pub max_ops: usize,
+}
+
+pub(super) struct Writer {
+    tx: mpsc::Sender<Msg>,
+    pub failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    pub fn start(
+        dir: &Path,
+        log: File,
+        log_len: u64,
+        state: WriterState,
+        compact_at: u64,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut job = Job {
+            dir: dir.to_path_buf(),
+            log,
+            log_len,
+            state,
+            compact_at,
+            failed: failed.clone(),
+        };
+        std::thread::Builder::new()
+            .name("tollgate-wal".into())
+            .spawn(move || job.run(rx))?;
+        Ok(Writer { tx, failed })
+    }
+
+    /// Queues a record; the receiver fires once it is on disk.
+    pub fn append(&self, key: String, removed: bool, op: Option<String>, bytes: Vec<u8>) -> Ack {
+        let (ack, rx) = oneshot::channel();
+        if self.failed.load(Ordering::Acquire) {
+            let _ = ack.send(Err(
+                "the account log failed earlier; restart tollgate".into()
+            ));
+            return rx;
+        }
+        if let Err(mpsc::SendError(Msg::Append { ack, .. })) = self.tx.send(Msg::Append {
+            key,
+            removed,
+            op,
+            bytes,
+            ack,
+        }) {
+            let _ = ack.send(Err("the account log writer has stopped".into()));
+        }
+        rx
+    }
+
+    /// Writes a snapshot and truncates the log.
+    pub fn compact(&self) -> Ack {
+        let (ack, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(Msg::Compact { ack })) = self.tx.send(Msg::Compact { ack }) {
+            let _ = ack.send(Err("the account log writer has stopped".into()));
+        }
+        rx
+    }
+}
+
+struct Job {
+    dir: PathBuf,
+    log: File,
+    log_len: u64,
+    state: WriterState,
+    compact_at: u64,
+    failed: Arc<AtomicBool>,
+}
+
+impl Job {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        let mut buf = Vec::with_capacity(1 << 20);
+        let mut acks = Vec::new();
+        let mut compacts = Vec::new();
+        while let Ok(first) = rx.recv() {
+            buf.clear();
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Append {
+                        key,
+                        removed,
+                        op,
+                        bytes,
+                        ack,
+                    } => {
+                        buf.extend_from_slice(&bytes);
+                        if removed {
+                            self.state.latest.remove(&key);
+                        } else {
+                            self.state.latest.insert(key, bytes.clone());
+                        }
+                        if let Some(op) = op {
+                            self.state.ops.push_back((op, bytes));
+                            while self.state.ops.len() > self.state.max_ops {
+                                self.state.ops.pop_front();
+                            }
+                        }
+                        acks.push(ack);
+                    }
+                    Msg::Compact { ack } => compacts.push(ack),
+                }
+                if acks.len() < 8192 {
+                    next = rx.try_recv().ok();
+                }
+            }
+            let result = if self.failed.load(Ordering::Acquire) {
+                Err("the account log failed earlier; restart tollgate".to_string())
+            } else if buf.is_empty() {
+                Ok(())
+            } else {
+                self.log
+                    .write_all(&buf)
+                    .and_then(|_| self.log.sync_data())
+                    .map_err(|e| format!("writing the account log: {e}"))
+            };
+            if result.is_err() {
+                self.failed.store(true, Ordering::Release);
+                tracing::error!(error = ?result, "account log write failed; refusing further changes");
+            }
+            self.log_len += buf.len() as u64;
+            for ack in acks.drain(..) {
+                let _ = ack.send(result.clone());
+            }
+            if result.is_ok() && (self.log_len >= self.compact_at || !compacts.is_empty()) {
+                let compacted = self
+                    .snapshot()
+                    .map_err(|e| format!("writing the account snapshot: {e}"));
+                if let Err(e) = &compacted {
+                    tracing::error!(error = %e, "snapshot failed; the log keeps growing");
+                }
+                for ack in compacts.drain(..) {
+                    let _ = ack.send(compacted.clone());
+                }
+            } else {
+                for ack in compacts.drain(..) {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        }
+    }
+
+    /// Snapshot = retained op records, then the latest record of each
+    /// account (so replay ends on the latest states), fsynced, renamed,
+    /// then the log truncated. A crash between rename and truncation only
+    /// replays records that are already in the snapshot.
+    fn snapshot(&mut self) -> std::io::Result<()> {
+        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+        for (_, bytes) in &self.state.ops {
+            out.write_all(bytes)?;
+        }
+        for bytes in self.state.latest.values() {
+            out.write_all(bytes)?;
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(SNAPSHOT_FILE))?;
+        File::open(&self.dir)?.sync_all()?;
+        self.log.set_len(0)?;
+        self.log.seek(SeekFrom::Start(0))?;
+        self.log.sync_all()?;
+        self.log_len = 0;
+        Ok(())
+    }
+}
+
+/// Opens the log for appending at `valid_len`, cutting any torn tail.
+pub fn open_log(dir: &Path, valid_len: u64) -> std::io::Result<File> {
+    let mut log = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOG_FILE))?;
+    if log.metadata()?.len() != valid_len {
+        log.set_len(valid_len)?;
+        log.sync_all()?;
+    }
+    log.seek(SeekFrom::Start(valid_len))?;
+    Ok(log)
+}
+
+/// Encodes an entry into a fresh buffer.
+pub fn encoded(entry: &Entry) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(512);
+    encode(entry, &mut bytes);
+    bytes
+}
