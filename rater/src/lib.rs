@@ -11,11 +11,13 @@
 //! - [`cost`]: GetCost, producing a [`CallCost`] from a [`CallDescriptor`].
 
 pub mod account;
+pub mod actions;
 pub mod callcost;
 pub mod cost;
 pub mod descriptor;
 pub mod destinations;
 pub mod duration;
+pub mod engine;
 pub mod error;
 pub mod loader;
 pub mod rounding;

@@ -201,6 +201,8 @@ pub struct TariffPlan {
     pub profiles: FxHashMap<String, RatingProfile>,
     /// Zone in which timings (time of day, week days, midnight) are read.
     pub timezone: Tz,
+    /// Accounts the plan provisions and their budget rules.
+    pub accounts: AccountPlan,
 }
 
 impl TariffPlan {
@@ -214,6 +216,7 @@ impl TariffPlan {
             rating_plans: FxHashMap::default(),
             profiles: FxHashMap::default(),
             timezone,
+            accounts: AccountPlan::default(),
         }
     }
 
@@ -243,5 +246,79 @@ impl TariffPlan {
             key.push_str(subject);
             self.profiles.get(key.as_str())
         })
+    }
+}
+
+/// The account part of a tariff plan: provisioning and budget rules.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPlan {
+    /// Actions by id, heaviest first.
+    pub actions: FxHashMap<String, Vec<crate::actions::Action>>,
+    pub action_plans: FxHashMap<String, Vec<crate::actions::ActionTiming>>,
+    pub action_triggers: FxHashMap<String, Vec<crate::actions::ActionTrigger>>,
+    pub account_actions: Vec<crate::actions::AccountActions>,
+    pub volume_discounts: Vec<crate::actions::VolumeDiscount>,
+}
+
+impl AccountPlan {
+    /// The tariff-plan provisioning of an account, if any.
+    pub fn account(
+        &self,
+        key: &crate::account::AccountKey,
+    ) -> Option<&crate::actions::AccountActions> {
+        self.account_actions.iter().find(|a| &a.key == key)
+    }
+
+    /// A fresh account as the plan provisions it: flags, then every `*asap`
+    /// action of its action plan, heaviest timing first.
+    pub fn provision(&self, aa: &crate::actions::AccountActions) -> crate::account::Account {
+        let mut account = crate::account::Account::new(&aa.key);
+        account.allow_negative = aa.allow_negative;
+        account.disabled = aa.disabled;
+        if let Some(timings) = self.action_plans.get(&aa.action_plan_id) {
+            for t in timings
+                .iter()
+                .filter(|t| t.timing_id == "*asap" || t.timing_id.is_empty())
+            {
+                for action in self.actions.get(&t.actions_id).into_iter().flatten() {
+                    action.apply(&mut account);
+                }
+            }
+        }
+        account
+    }
+
+    /// The volume discount (percent) an account has reached.
+    pub fn discount(&self, key: &crate::account::AccountKey, volume: Decimal) -> Decimal {
+        self.volume_discounts
+            .iter()
+            .filter(|d| d.tenant == key.tenant && (d.account == key.account || d.account == "*any"))
+            .filter(|d| d.volume_seconds <= volume)
+            .max_by(|a, b| {
+                a.volume_seconds
+                    .cmp(&b.volume_seconds)
+                    .then(a.percent.cmp(&b.percent))
+            })
+            .map(|d| d.percent)
+            .unwrap_or_default()
+    }
+
+    /// Received-call triggers of an account, lowest threshold first.
+    pub fn received_call_triggers(
+        &self,
+        key: &crate::account::AccountKey,
+    ) -> Vec<&crate::actions::ActionTrigger> {
+        let Some(aa) = self.account(key) else {
+            return vec![];
+        };
+        let mut out: Vec<_> = self
+            .action_triggers
+            .get(&aa.action_triggers_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.threshold_type == crate::actions::ThresholdType::ReceivedCallSeconds)
+            .collect();
+        out.sort_by_key(|t| t.threshold_value);
+        out
     }
 }

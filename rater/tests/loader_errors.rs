@@ -175,3 +175,50 @@ fn missing_files_are_fine_and_a_missing_folder_is_not() {
     let e = rater::load_folder(dir.path().join("nope"), Tz::UTC).unwrap_err();
     assert!(matches!(e, LoadError::Io { .. }));
 }
+
+#[test]
+fn account_files_are_checked_too() {
+    let e = error_with("Actions.csv", "A1,*teleport,,,,*monetary,,,,,,,10,,,,10\n");
+    assert!(
+        e.starts_with("Actions.csv line 1, column 2 (Action)"),
+        "{e}"
+    );
+    let e = error_with("Actions.csv", "A1,*topup,,,,*gold,,,,,,,10,,,,10\n");
+    assert!(
+        e.starts_with("Actions.csv line 1, column 6 (BalanceType)"),
+        "{e}"
+    );
+    let e = error_with("Actions.csv", "A1,*topup,,,,*monetary,,,,,,,ten,,,,10\n");
+    assert!(
+        e.starts_with("Actions.csv line 1, column 13 (Units)"),
+        "{e}"
+    );
+    let e = error_with("ActionPlans.csv", "AP,NOPE,*asap,10\n");
+    assert_eq!(
+        e,
+        "ActionPlans.csv line 1, column 2 (ActionsId): unknown actions \"NOPE\""
+    );
+    let e = error_with("AccountActions.csv", "t,1001,AP_NONE,,false,false\n");
+    assert_eq!(
+        e,
+        "AccountActions.csv line 1, column 3 (ActionPlanId): unknown action plan \"AP_NONE\""
+    );
+    let e = error_with("AccountActions.csv", "t,1001,,,maybe,false\n");
+    assert!(
+        e.starts_with("AccountActions.csv line 1, column 5 (AllowNegative)"),
+        "{e}"
+    );
+    let e = error_with("VolumeDiscounts.csv", "t,*any,60,150\n");
+    assert!(
+        e.starts_with("VolumeDiscounts.csv line 1, column 4 (DiscountPercent)"),
+        "{e}"
+    );
+    let e = error_with(
+        "ActionTriggers.csv",
+        "T,,*min_balance,1,,,,,,,,,,,,,,,,A,10\n",
+    );
+    assert!(
+        e.starts_with("ActionTriggers.csv line 1, column 3 (ThresholdType)"),
+        "{e}"
+    );
+}

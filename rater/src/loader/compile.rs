@@ -35,6 +35,7 @@ pub fn compile(data: TariffPlanData, timezone: Tz) -> Result<TariffPlan, LoadErr
     compile_destination_rates(&mut plan, data.destination_rates)?;
     compile_rating_plans(&mut plan, data.rating_plans)?;
     compile_profiles(&mut plan, data.rating_profiles)?;
+    compile_accounts(&mut plan, data.accounts)?;
     Ok(plan)
 }
 
@@ -241,5 +242,96 @@ fn compile_profiles(
     for profile in plan.profiles.values_mut() {
         profile.activations.sort_by_key(|a| a.at);
     }
+    Ok(())
+}
+
+fn compile_accounts(plan: &mut TariffPlan, data: AccountPlanData) -> Result<(), LoadError> {
+    let accounts = &mut plan.accounts;
+    for row in data.actions {
+        accounts
+            .actions
+            .entry(row.data.id.clone())
+            .or_default()
+            .push(row.data);
+    }
+    for list in accounts.actions.values_mut() {
+        list.sort_by_key(|a| std::cmp::Reverse(a.weight));
+    }
+    for row in data.action_plans {
+        if !accounts.actions.contains_key(&row.data.timing.actions_id) {
+            return Err(LoadError::at(
+                &row.origin,
+                ACTION_PLANS,
+                1,
+                format!("unknown actions {:?}", row.data.timing.actions_id),
+            ));
+        }
+        let t = &row.data.timing.timing_id;
+        if t != "*asap" && !plan.timings.contains_key(t) {
+            return Err(LoadError::at(
+                &row.origin,
+                ACTION_PLANS,
+                2,
+                format!("unknown timing {t:?}"),
+            ));
+        }
+        accounts
+            .action_plans
+            .entry(row.data.id)
+            .or_default()
+            .push(row.data.timing);
+    }
+    for list in accounts.action_plans.values_mut() {
+        list.sort_by_key(|a| std::cmp::Reverse(a.weight));
+    }
+    for row in data.action_triggers {
+        if !accounts.actions.contains_key(&row.data.actions_id) {
+            return Err(LoadError::at(
+                &row.origin,
+                ACTION_TRIGGERS,
+                19,
+                format!("unknown actions {:?}", row.data.actions_id),
+            ));
+        }
+        accounts
+            .action_triggers
+            .entry(row.data.id.clone())
+            .or_default()
+            .push(row.data);
+    }
+    for row in data.account_actions {
+        let aa = &row.data;
+        if !aa.action_plan_id.is_empty() && !accounts.action_plans.contains_key(&aa.action_plan_id)
+        {
+            return Err(LoadError::at(
+                &row.origin,
+                ACCOUNT_ACTIONS,
+                2,
+                format!("unknown action plan {:?}", aa.action_plan_id),
+            ));
+        }
+        if !aa.action_triggers_id.is_empty()
+            && !accounts
+                .action_triggers
+                .contains_key(&aa.action_triggers_id)
+        {
+            return Err(LoadError::at(
+                &row.origin,
+                ACCOUNT_ACTIONS,
+                3,
+                format!("unknown action triggers {:?}", aa.action_triggers_id),
+            ));
+        }
+        if accounts.account(&aa.key).is_some() {
+            return Err(LoadError::at(
+                &row.origin,
+                ACCOUNT_ACTIONS,
+                1,
+                format!("account {} appears twice", aa.key),
+            ));
+        }
+        accounts.account_actions.push(row.data);
+    }
+    accounts.volume_discounts = data.volume_discounts.into_iter().map(|r| r.data).collect();
     Ok(())
 }

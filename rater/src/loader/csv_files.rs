@@ -43,7 +43,7 @@ impl LineCounter {
 }
 
 /// The widest file has this many columns.
-const MAX_COLUMNS: usize = 8;
+const MAX_COLUMNS: usize = 21;
 
 /// Calls `each` with the fields and origin of every record of `file` in
 /// `dir`, after checking the column count. A missing file yields nothing.
@@ -183,5 +183,41 @@ pub fn read_folder(dir: &Path, tz: Tz) -> Result<TariffPlanData, LoadError> {
             .push(row(origin, RATING_PROFILES, parsed)?);
         Ok(())
     })?;
+    read_account_files(dir, tz, &mut data.accounts)?;
     Ok(data)
+}
+
+/// Reads the account files: Actions, ActionPlans, ActionTriggers,
+/// AccountActions and VolumeDiscounts.
+fn read_account_files(dir: &Path, tz: Tz, accounts: &mut AccountPlanData) -> Result<(), LoadError> {
+    for_each_record(dir, "Actions.csv", ACTIONS, |f, origin| {
+        accounts
+            .actions
+            .push(row(origin, ACTIONS, parse_action(f, tz))?);
+        Ok(())
+    })?;
+    for_each_record(dir, "ActionPlans.csv", ACTION_PLANS, |f, origin| {
+        accounts
+            .action_plans
+            .push(row(origin, ACTION_PLANS, parse_action_plan(f))?);
+        Ok(())
+    })?;
+    for_each_record(dir, "ActionTriggers.csv", ACTION_TRIGGERS, |f, origin| {
+        accounts
+            .action_triggers
+            .push(row(origin, ACTION_TRIGGERS, parse_action_trigger(f))?);
+        Ok(())
+    })?;
+    for_each_record(dir, "AccountActions.csv", ACCOUNT_ACTIONS, |f, origin| {
+        accounts
+            .account_actions
+            .push(row(origin, ACCOUNT_ACTIONS, parse_account_actions(f))?);
+        Ok(())
+    })?;
+    for_each_record(dir, "VolumeDiscounts.csv", VOLUME_DISCOUNTS, |f, origin| {
+        accounts
+            .volume_discounts
+            .push(row(origin, VOLUME_DISCOUNTS, parse_volume_discount(f))?);
+        Ok(())
+    })
 }

@@ -104,6 +104,7 @@ pub struct TariffPlanData {
     pub destination_rates: Vec<Row<DestinationRateRow>>,
     pub rating_plans: Vec<Row<RatingPlanRow>>,
     pub rating_profiles: Vec<Row<RatingProfileRow>>,
+    pub accounts: AccountPlanData,
 }
 
 type FieldResult<T> = Result<T, (usize, String)>;
@@ -249,4 +250,168 @@ pub fn parse_activation_time(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     Err(format!(
         "{s:?} is not a time (expected RFC 3339 such as 2012-01-01T00:00:00Z, or *asap)"
     ))
+}
+
+pub const ACTIONS: &[&str] = &[
+    "ActionsId",
+    "Action",
+    "ExtraParameters",
+    "Filter",
+    "BalanceId",
+    "BalanceType",
+    "Categories",
+    "DestinationIds",
+    "RatingSubject",
+    "SharedGroup",
+    "ExpiryTime",
+    "TimingIds",
+    "Units",
+    "BalanceWeight",
+    "BalanceBlocker",
+    "BalanceDisabled",
+    "Weight",
+];
+pub const ACTION_PLANS: &[&str] = &["Id", "ActionsId", "TimingId", "Weight"];
+pub const ACTION_TRIGGERS: &[&str] = &[
+    "Tag",
+    "UniqueId",
+    "ThresholdType",
+    "ThresholdValue",
+    "Recurrent",
+    "MinSleep",
+    "ExpiryTime",
+    "ActivationTime",
+    "BalanceTag",
+    "BalanceType",
+    "BalanceCategories",
+    "BalanceDestinationIds",
+    "BalanceRatingSubject",
+    "BalanceSharedGroup",
+    "BalanceExpiryTime",
+    "BalanceTimingIds",
+    "BalanceWeight",
+    "BalanceBlocker",
+    "BalanceDisabled",
+    "ActionsTag",
+    "Weight",
+];
+pub const ACCOUNT_ACTIONS: &[&str] = &[
+    "Tenant",
+    "Account",
+    "ActionPlanId",
+    "ActionTriggersId",
+    "AllowNegative",
+    "Disabled",
+];
+pub const VOLUME_DISCOUNTS: &[&str] = &["Tenant", "Account", "VolumeSeconds", "DiscountPercent"];
+
+fn boolean(fields: &[&str], i: usize) -> FieldResult<bool> {
+    match fields[i] {
+        "" | "false" | "FALSE" | "False" | "0" => Ok(false),
+        "true" | "TRUE" | "True" | "1" => Ok(true),
+        other => Err((i, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// One row of `ActionPlans.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionPlanRow {
+    pub id: String,
+    pub timing: crate::actions::ActionTiming,
+}
+
+/// Account-side records.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPlanData {
+    pub actions: Vec<Row<crate::actions::Action>>,
+    pub action_plans: Vec<Row<ActionPlanRow>>,
+    pub action_triggers: Vec<Row<crate::actions::ActionTrigger>>,
+    pub account_actions: Vec<Row<crate::actions::AccountActions>>,
+    pub volume_discounts: Vec<Row<crate::actions::VolumeDiscount>>,
+}
+
+pub fn parse_action(f: &[&str], tz: Tz) -> FieldResult<crate::actions::Action> {
+    use crate::account::BalanceType;
+    let expiry = match f[10] {
+        "" | "*unlimited" => None,
+        s => Some(parse_activation_time(s, tz).map_err(|e| (10, e))?),
+    };
+    Ok(crate::actions::Action {
+        id: id(f, 0)?,
+        kind: f[1].parse().map_err(|e| (1, e))?,
+        balance_id: f[4].to_string(),
+        balance_type: if f[5].is_empty() {
+            None
+        } else {
+            Some(BalanceType::from_str(f[5]).map_err(|e| (5, e))?)
+        },
+        categories: f[6].to_string(),
+        destination_ids: f[7].to_string(),
+        rating_subject: f[8].to_string(),
+        expiry,
+        units: decimal(f, 12)?,
+        balance_weight: decimal(f, 13)?,
+        blocker: boolean(f, 14)?,
+        disabled: boolean(f, 15)?,
+        weight: decimal(f, 16)?,
+    })
+}
+
+pub fn parse_action_plan(f: &[&str]) -> FieldResult<ActionPlanRow> {
+    Ok(ActionPlanRow {
+        id: id(f, 0)?,
+        timing: crate::actions::ActionTiming {
+            actions_id: id(f, 1)?,
+            timing_id: if f[2].is_empty() {
+                "*asap".into()
+            } else {
+                f[2].to_string()
+            },
+            weight: decimal(f, 3)?,
+        },
+    })
+}
+
+pub fn parse_action_trigger(f: &[&str]) -> FieldResult<crate::actions::ActionTrigger> {
+    let threshold_type = match f[2] {
+        "*received_call_seconds" => crate::actions::ThresholdType::ReceivedCallSeconds,
+        other => {
+            return Err((
+                2,
+                format!(
+                "threshold type {other:?} is not supported (tollgate knows *received_call_seconds)"
+            ),
+            ))
+        }
+    };
+    Ok(crate::actions::ActionTrigger {
+        id: id(f, 0)?,
+        threshold_type,
+        threshold_value: non_negative(f, 3)?,
+        actions_id: id(f, 19)?,
+        weight: decimal(f, 20)?,
+    })
+}
+
+pub fn parse_account_actions(f: &[&str]) -> FieldResult<crate::actions::AccountActions> {
+    Ok(crate::actions::AccountActions {
+        key: crate::account::AccountKey::new(&id(f, 0)?, &id(f, 1)?),
+        action_plan_id: f[2].to_string(),
+        action_triggers_id: f[3].to_string(),
+        allow_negative: boolean(f, 4)?,
+        disabled: boolean(f, 5)?,
+    })
+}
+
+pub fn parse_volume_discount(f: &[&str]) -> FieldResult<crate::actions::VolumeDiscount> {
+    let percent = non_negative(f, 3)?;
+    if percent > Decimal::ONE_HUNDRED {
+        return Err((3, format!("{percent} is more than 100 percent")));
+    }
+    Ok(crate::actions::VolumeDiscount {
+        tenant: id(f, 0)?,
+        account: id(f, 1)?,
+        volume_seconds: non_negative(f, 2)?,
+        percent,
+    })
 }

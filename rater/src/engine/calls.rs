@@ -1,0 +1,174 @@
+//! Debit, MaxDebit, RefundIncrements and GetMaxSessionTime over the store.
+
+use super::json::{account_summary, decimal};
+use super::{account_key, Engine};
+use crate::account::{ops, AccountError, Charge, MaxSessionMethod};
+use crate::descriptor::CallDescriptor;
+use chrono::TimeDelta;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// Who a debit belongs to, for idempotency: CGRateS `CgrID` (or `OriginID`) and `RunID`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub cgr_id: String,
+    pub run_id: String,
+}
+
+impl Origin {
+    /// The op id of one request: the same origin, run, loop and duration
+    /// index is the same request retried.
+    fn op(&self, kind: &str, cd: &CallDescriptor) -> Option<String> {
+        if self.cgr_id.is_empty() {
+            return None;
+        }
+        let run = if self.run_id.is_empty() {
+            "*default"
+        } else {
+            &self.run_id
+        };
+        Some(format!(
+            "{kind}:{}:{run}:{}:{}",
+            self.cgr_id,
+            cd.loop_index,
+            cd.duration_index.num_nanoseconds().unwrap_or(0)
+        ))
+    }
+}
+
+/// A debit's reply: the CGRateS CallCost JSON (with `AccountSummary` and
+/// tollgate's `Charges`) and the numbers a caller in process needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebitReply {
+    pub json: Value,
+    pub cost: Decimal,
+    pub usage: TimeDelta,
+    pub charges: Vec<Charge>,
+}
+
+impl DebitReply {
+    fn from_json(json: Value) -> Result<Self, AccountError> {
+        let bad = || AccountError::Store("unreadable debit reply".into());
+        let cost = decimal(&json["Cost"]).ok_or_else(bad)?;
+        let usage = TimeDelta::nanoseconds(json["RatedUsage"].as_i64().ok_or_else(bad)?);
+        let charges = serde_json::from_value(json["Charges"].clone()).map_err(|_| bad())?;
+        Ok(DebitReply {
+            json,
+            cost,
+            usage,
+            charges,
+        })
+    }
+
+    fn build(
+        result: &ops::CallDebit,
+        account: &crate::account::Account,
+    ) -> Result<Value, AccountError> {
+        let mut json =
+            serde_json::to_value(&result.cost).map_err(|e| AccountError::Store(e.to_string()))?;
+        json["AccountSummary"] = account_summary(account);
+        json["Charges"] = serde_json::to_value(&result.debited.charges)
+            .map_err(|e| AccountError::Store(e.to_string()))?;
+        Ok(json)
+    }
+}
+
+impl Engine {
+    async fn debit_with(
+        &self,
+        kind: &'static str,
+        cd: &CallDescriptor,
+        origin: &Origin,
+        dry_run: bool,
+        run: fn(
+            &crate::TariffPlan,
+            &mut crate::account::Account,
+            &CallDescriptor,
+            Decimal,
+        ) -> Result<ops::CallDebit, AccountError>,
+    ) -> Result<DebitReply, AccountError> {
+        let plan = self.plan();
+        let key = account_key(cd)?;
+        let mut apply = |acc: &mut Option<crate::account::Account>| {
+            let acc = acc.as_mut().ok_or(AccountError::AccountNotFound)?;
+            let discount = plan
+                .accounts
+                .discount(&key, acc.counters.volume_discount_seconds);
+            let result = run(&plan, acc, cd, discount)?;
+            DebitReply::build(&result, acc)
+        };
+        let json = if dry_run {
+            let mut acc = self.store.get(&key).await?;
+            apply(&mut acc)?
+        } else {
+            let op = origin.op(kind, cd);
+            self.store.update(&key, op.as_deref(), &mut apply).await?
+        };
+        DebitReply::from_json(json)
+    }
+
+    /// Responder.Debit: the whole call, or INSUFFICIENT_CREDIT and nothing.
+    pub async fn debit(
+        &self,
+        cd: &CallDescriptor,
+        origin: &Origin,
+        dry_run: bool,
+    ) -> Result<DebitReply, AccountError> {
+        self.debit_with("debit", cd, origin, dry_run, ops::debit)
+            .await
+    }
+
+    /// Responder.MaxDebit: as much of the call as the credit covers.
+    pub async fn max_debit(
+        &self,
+        cd: &CallDescriptor,
+        origin: &Origin,
+        dry_run: bool,
+    ) -> Result<DebitReply, AccountError> {
+        self.debit_with("maxdebit", cd, origin, dry_run, ops::max_debit)
+            .await
+    }
+
+    /// Responder.RefundIncrements: gives back what a debit's charges took.
+    pub async fn refund(
+        &self,
+        cd: &CallDescriptor,
+        charges: &[Charge],
+        origin: &Origin,
+    ) -> Result<Value, AccountError> {
+        let key = account_key(cd)?;
+        let op = origin.op("refund", cd);
+        self.store
+            .update(&key, op.as_deref(), &mut |acc| {
+                let acc = acc.as_mut().ok_or(AccountError::AccountNotFound)?;
+                ops::refund_charges(acc, charges);
+                Ok(serde_json::json!({ "AccountSummary": account_summary(acc) }))
+            })
+            .await
+    }
+
+    /// Responder.GetMaxSessionTime: how long the call may last, up to its duration.
+    pub async fn max_session_time(
+        &self,
+        cd: &CallDescriptor,
+        method: Option<MaxSessionMethod>,
+    ) -> Result<TimeDelta, AccountError> {
+        let plan = self.plan();
+        let key = account_key(cd)?;
+        let account = self
+            .store
+            .get(&key)
+            .await?
+            .ok_or(AccountError::AccountNotFound)?;
+        let discount = plan
+            .accounts
+            .discount(&key, account.counters.volume_discount_seconds);
+        ops::max_session_time(
+            &plan,
+            &account,
+            cd,
+            method.unwrap_or(self.max_session_method),
+            discount,
+        )
+    }
+}

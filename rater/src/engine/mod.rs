@@ -1,0 +1,99 @@
+//! The engine the front ends and the session controller share: the current
+//! tariff plan (swapped whole on reload) and the account store, with every
+//! CGRateS operation as one method. Replies are the JSON CGRateS clients
+//! expect; idempotent operations store that JSON so a retry gets it again.
+
+mod apier;
+mod budget;
+mod calls;
+mod json;
+
+pub use apier::{AccountArgs, BalanceArgs};
+pub use calls::{DebitReply, Origin};
+pub use json::{account_json, account_summary};
+
+use crate::account::{AccountError, AccountKey, MaxSessionMethod};
+use crate::store::AccountStore;
+use crate::tariff::TariffPlan;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+pub struct Engine {
+    plan: ArcSwap<TariffPlan>,
+    store: Arc<dyn AccountStore>,
+    /// GetMaxSessionTime's method when a request does not choose.
+    pub max_session_method: MaxSessionMethod,
+}
+
+impl Engine {
+    pub fn new(
+        plan: TariffPlan,
+        store: Arc<dyn AccountStore>,
+        max_session_method: MaxSessionMethod,
+    ) -> Self {
+        Engine {
+            plan: ArcSwap::from_pointee(plan),
+            store,
+            max_session_method,
+        }
+    }
+
+    /// The plan in force; a request keeps the one it started with.
+    pub fn plan(&self) -> Arc<TariffPlan> {
+        self.plan.load_full()
+    }
+
+    pub fn store(&self) -> &Arc<dyn AccountStore> {
+        &self.store
+    }
+
+    /// Makes `plan` the plan in force, then creates the accounts it
+    /// provisions that do not exist yet (existing accounts keep their
+    /// balances; ResetUserBudget re-provisions one). Returns how many were created.
+    pub async fn install_plan(&self, plan: TariffPlan) -> Result<usize, AccountError> {
+        let plan = Arc::new(plan);
+        self.plan.store(plan.clone());
+        let mut created = 0;
+        for aa in &plan.accounts.account_actions {
+            let reply = self
+                .store
+                .update(&aa.key, None, &mut |acc| {
+                    if acc.is_some() {
+                        return Ok(serde_json::json!(false));
+                    }
+                    *acc = Some(plan.accounts.provision(aa));
+                    Ok(serde_json::json!(true))
+                })
+                .await?;
+            if reply == serde_json::json!(true) {
+                created += 1;
+            }
+        }
+        Ok(created)
+    }
+
+    /// Makes everything durable (shutdown).
+    pub async fn flush(&self) -> Result<(), AccountError> {
+        self.store.flush().await
+    }
+}
+
+/// The account a descriptor bills: Account, else Subject.
+pub fn account_key(cd: &crate::CallDescriptor) -> Result<AccountKey, AccountError> {
+    let account = if cd.account.is_empty() {
+        &cd.subject
+    } else {
+        &cd.account
+    };
+    if cd.tenant.is_empty() || account.is_empty() {
+        let mut missing = vec![];
+        if cd.tenant.is_empty() {
+            missing.push("Tenant");
+        }
+        if account.is_empty() {
+            missing.push("Account");
+        }
+        return Err(AccountError::MandatoryIeMissing(missing.join(" ")));
+    }
+    Ok(AccountKey::new(&cd.tenant, account))
+}
