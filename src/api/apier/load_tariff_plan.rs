@@ -1,0 +1,64 @@
+//! `ApierV1.LoadTariffPlanFromStorDb {"TPid"}` and
+//! `ApierV1.LoadTariffPlanFromFolder {"FolderPath"}`: compile a whole plan
+//! aside, then swap it in atomically. A plan that does not compile changes
+//! nothing and answers `SERVER_ERROR: <the loader's message>` (which names
+//! the file, line and column). `DryRun: true` compiles without swapping.
+
+use crate::api::APIER_SERVICES;
+use crate::rpc::{ApiError, Params, RegistryBuilder};
+use crate::state::AppState;
+use crate::stordb::records::to_plan_data;
+use std::path::PathBuf;
+
+pub fn register(r: &mut RegistryBuilder) {
+    for (method, f) in [
+        (
+            "LoadTariffPlanFromStorDb",
+            from_stordb as fn(&AppState, Params<'_>) -> Result<&'static str, ApiError>,
+        ),
+        ("LoadTariffPlanFromFolder", from_folder),
+    ] {
+        let names: Vec<String> = APIER_SERVICES
+            .iter()
+            .map(|s| format!("{s}.{method}"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        r.blocking(&names, f);
+    }
+}
+
+fn loader_error(e: rater::LoadError) -> ApiError {
+    ApiError::Invalid(e.to_string())
+}
+
+fn from_stordb(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
+    let obj = params.obj("AttrLoadTpFromStorDb")?;
+    obj.require(&["TPid"])?;
+    let tpid = obj.string("TPid")?;
+    let tp = state.stordb.snapshot(&tpid).ok_or(ApiError::NotFound)?;
+    let data = to_plan_data(&tp, state.config.general.timezone).map_err(loader_error)?;
+    if obj.bool("DryRun")?.unwrap_or(false) {
+        rater::loader::compile(data, state.config.general.timezone).map_err(loader_error)?;
+        return Ok("OK");
+    }
+    state.load_plan_data(data).map_err(loader_error)?;
+    Ok("OK")
+}
+
+fn from_folder(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
+    let obj = params.obj("AttrLoadTpFromFolder")?;
+    obj.require(&["FolderPath"])?;
+    let dir = PathBuf::from(obj.string("FolderPath")?);
+    if !dir.is_dir() {
+        return Err(ApiError::Invalid(format!(
+            "FolderPath: {} is not a folder",
+            dir.display()
+        )));
+    }
+    if obj.bool("DryRun")?.unwrap_or(false) {
+        rater::load_folder(&dir, state.config.general.timezone).map_err(loader_error)?;
+        return Ok("OK");
+    }
+    state.load_plan_folder(&dir).map_err(loader_error)?;
+    Ok("OK")
+}

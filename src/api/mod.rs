@@ -1,0 +1,33 @@
+//! Every method the server answers, one file each, and the registry that
+//! lists them.
+//!
+//! Adding a method: write `src/api/<service>/<method>.rs` with a
+//! `pub fn register(r: &mut RegistryBuilder)` that calls `r.sync(…)`,
+//! `r.blocking(…)` or `r.asynchronous(…)` with its names, then add one line
+//! to [`registry`]. Decode call descriptors with
+//! [`descriptor::decode_descriptor`] and answer errors as
+//! [`ApiError`](crate::rpc::ApiError).
+
+pub mod apier;
+pub mod descriptor;
+pub mod responder;
+
+use crate::rpc::{Registry, RegistryBuilder};
+
+/// Services the TP API answers under: the 2013 name and the modern one.
+pub const APIER_SERVICES: [&str; 2] = ["ApierV1", "APIerSv1"];
+
+/// The registry of every implemented method.
+pub fn registry() -> Registry {
+    let mut r = RegistryBuilder::new();
+    responder::get_cost::register(&mut r);
+    apier::tp_destination::register(&mut r);
+    apier::tp_timing::register(&mut r);
+    apier::tp_rate::register(&mut r);
+    apier::tp_destination_rate::register(&mut r);
+    apier::tp_rating_plan::register(&mut r);
+    apier::tp_rating_profile::register(&mut r);
+    apier::get_tp_ids::register(&mut r);
+    apier::load_tariff_plan::register(&mut r);
+    r.build()
+}

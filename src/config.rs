@@ -1,0 +1,515 @@
+//! The configuration file: one JSON object whose keys are all optional.
+//!
+//! Parsing is strict on purpose. An unknown key (a typo such as `"liste"`)
+//! or a bad value stops start-up with a message naming the key path
+//! (`listen.http: …`), because a server that silently ignores half of its
+//! configuration is worse than one that refuses to start. Durations use Go
+//! syntax (`10s`, `1m30s`, `3h`) like CGRateS. Relative paths are resolved
+//! against the working directory of the process.
+//!
+//! Defaults (the file `conf/tollgate.json` spells them out):
+//!
+//! ```json
+//! {
+//!   "general":  {"timezone": "UTC", "default_tenant": "cgrates.org", "default_category": "call", "default_request_type": "*prepaid"},
+//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000"},
+//!   "tariffplan": "conf/tariffplans/sample",
+//!   "store":    {"type": "embedded", "path": "data"},
+//!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "max_session_time": "step_down"},
+//!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
+//! }
+//! ```
+//!
+//! Beyond the contract keys, `listen` also takes `idle_timeout` (Go
+//! duration, default `10m`) and `max_connections` (per listener, default
+//! 1024).
+
+use chrono::TimeDelta;
+use chrono_tz::Tz;
+use serde::{Deserialize, Deserializer};
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why a configuration cannot be used. The text names the key.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The JSON is malformed, a key is unknown, or a value has the wrong type.
+    #[error("config {path}: {key}: {message}")]
+    Parse {
+        path: String,
+        key: String,
+        message: String,
+    },
+    /// A value has the right type but is not acceptable.
+    #[error("config {path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole configuration, defaults filled in and every value checked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: General,
+    pub listen: Listen,
+    /// Tariff plan folder loaded at start-up; `""` starts with an empty plan.
+    #[serde(deserialize_with = "path_or_none")]
+    pub tariffplan: Option<PathBuf>,
+    pub store: Store,
+    pub sessions: Sessions,
+    pub freeswitch: Vec<FreeSwitch>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            general: General::default(),
+            listen: Listen::default(),
+            tariffplan: Some(PathBuf::from("conf/tariffplans/sample")),
+            store: Store::default(),
+            sessions: Sessions::default(),
+            freeswitch: vec![FreeSwitch::default()],
+        }
+    }
+}
+
+/// `general`: time zone and the defaults of request fields.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    /// IANA zone in which tariff-plan timings are read.
+    #[serde(deserialize_with = "timezone")]
+    pub timezone: Tz,
+    /// Tenant of a request that names none.
+    #[serde(deserialize_with = "non_empty")]
+    pub default_tenant: String,
+    /// Category of a request that names none.
+    #[serde(deserialize_with = "non_empty")]
+    pub default_category: String,
+    /// Request type of a session that names none (`*prepaid`, `*postpaid`, `*pseudoprepaid`, `*rated`).
+    #[serde(deserialize_with = "request_type")]
+    pub default_request_type: String,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            timezone: Tz::UTC,
+            default_tenant: "cgrates.org".into(),
+            default_category: "call".into(),
+            default_request_type: "*prepaid".into(),
+        }
+    }
+}
+
+/// `listen`: where the front ends bind. Loopback unless configured otherwise.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// Raw TCP JSON-RPC (Go `net/rpc/jsonrpc` codec); `""` disables it.
+    #[serde(deserialize_with = "listen_addr")]
+    pub rpc_json: Option<SocketAddr>,
+    /// HTTP (`POST /jsonrpc`, the GET endpoints, `/health`, `/metrics`); `""` disables it.
+    #[serde(deserialize_with = "listen_addr")]
+    pub http: Option<SocketAddr>,
+    /// A connection with no complete request for this long is closed.
+    #[serde(deserialize_with = "positive_std_duration")]
+    pub idle_timeout: Duration,
+    /// Connections served at once, per listener; more are refused with an error.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_connections: usize,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            rpc_json: Some(SocketAddr::from(([127, 0, 0, 1], 2001))),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            idle_timeout: Duration::from_secs(600),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// `store`: where accounts and tariff-plan records ("StorDb") live.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Store {
+    /// Files under `path` on this node.
+    Embedded {
+        #[serde(default = "default_store_path", deserialize_with = "path")]
+        path: PathBuf,
+    },
+    /// A PostgreSQL database shared by several nodes.
+    Postgres {
+        #[serde(deserialize_with = "postgres_url")]
+        url: String,
+    },
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("data")
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::Embedded {
+            path: default_store_path(),
+        }
+    }
+}
+
+impl Store {
+    /// The folder where tariff-plan records are kept durably. Embedded
+    /// stores use `<path>/stordb`; until the PostgreSQL store is wired,
+    /// a PostgreSQL configuration keeps them in `data/stordb`.
+    pub fn stordb_dir(&self) -> PathBuf {
+        match self {
+            Store::Embedded { path } => path.join("stordb"),
+            Store::Postgres { .. } => default_store_path().join("stordb"),
+        }
+    }
+}
+
+/// How GetMaxSessionTime searches the longest affordable call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxSessionTime {
+    /// CGRateS 2012: try the requested duration, then 90 %, 80 % … of it.
+    StepDown,
+    /// The exact longest duration the balance pays for.
+    Exact,
+}
+
+/// `sessions`: the prepaid call controller.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    #[serde(deserialize_with = "positive_duration")]
+    pub debit_interval: TimeDelta,
+    #[serde(deserialize_with = "positive_duration")]
+    pub max_call_duration: TimeDelta,
+    #[serde(deserialize_with = "non_negative_duration")]
+    pub min_call_duration: TimeDelta,
+    pub max_session_time: MaxSessionTime,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            debit_interval: TimeDelta::seconds(10),
+            max_call_duration: TimeDelta::hours(3),
+            min_call_duration: TimeDelta::zero(),
+            max_session_time: MaxSessionTime::StepDown,
+        }
+    }
+}
+
+/// One FreeSWITCH Event Socket to follow.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FreeSwitch {
+    /// `host:port` of the Event Socket.
+    #[serde(deserialize_with = "host_port")]
+    pub address: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub password: String,
+    /// Name of this switch in logs and records; unique.
+    #[serde(deserialize_with = "non_empty")]
+    pub alias: String,
+}
+
+impl Default for FreeSwitch {
+    fn default() -> Self {
+        FreeSwitch {
+            address: "127.0.0.1:8021".into(),
+            password: "ClueCon".into(),
+            alias: "fs1".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = match e.path().to_string() {
+                p if p == "." => "(top level)".to_string(),
+                p => p,
+            };
+            ConfigError::Parse {
+                path: origin.to_string(),
+                key,
+                message: e.inner().to_string(),
+            }
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks that need more than one value.
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let s = &self.sessions;
+        if s.min_call_duration > s.max_call_duration {
+            return Err(invalid(
+                "sessions.min_call_duration",
+                "must not exceed sessions.max_call_duration".into(),
+            ));
+        }
+        let mut aliases = HashSet::new();
+        for (i, fs) in self.freeswitch.iter().enumerate() {
+            if !aliases.insert(fs.alias.as_str()) {
+                return Err(invalid(
+                    &format!("freeswitch[{i}].alias"),
+                    format!("alias {:?} is used twice", fs.alias),
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.listen.rpc_json, self.listen.http) {
+            if a == b && a.port() != 0 {
+                return Err(invalid(
+                    "listen.http",
+                    format!("{a} is also listen.rpc_json"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- value parsers: each error message says what was expected ----
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(s)
+}
+
+fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<Tz>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not an IANA time zone (for example UTC or Europe/Bucharest)"
+        ))
+    })
+}
+
+fn request_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    const TYPES: [&str; 4] = ["*prepaid", "*postpaid", "*pseudoprepaid", "*rated"];
+    let s = String::deserialize(d)?;
+    if !TYPES.contains(&s.as_str()) {
+        return Err(serde::de::Error::custom(format!(
+            "{s:?} is not a request type (expected one of {})",
+            TYPES.join(", ")
+        )));
+    }
+    Ok(s)
+}
+
+fn listen_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    resolve(&s).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn resolve(s: &str) -> Result<SocketAddr, String> {
+    let err = || format!("{s:?} is not an address:port (for example 127.0.0.1:2001)");
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    // Host names (such as localhost) must resolve locally.
+    if !s.contains(':') {
+        return Err(err());
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(err)
+}
+
+fn host_port<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    let ok = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "{s:?} is not host:port (for example 127.0.0.1:8021)"
+        )));
+    }
+    Ok(s)
+}
+
+fn path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Err(serde::de::Error::custom("path: must not be empty"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+fn path_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()).map(PathBuf::from))
+}
+
+fn postgres_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !(s.starts_with("postgres://") || s.starts_with("postgresql://")) {
+        return Err(serde::de::Error::custom(format!(
+            "url: {s:?} is not a PostgreSQL URL (postgres://user:password@host:5432/db)"
+        )));
+    }
+    Ok(s)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
+    let s = String::deserialize(d)?;
+    rater::duration::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
+    let v = duration(d)?;
+    if v <= TimeDelta::zero() {
+        return Err(serde::de::Error::custom("must be greater than 0s"));
+    }
+    Ok(v)
+}
+
+fn non_negative_duration<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
+    let v = duration(d)?;
+    if v < TimeDelta::zero() {
+        return Err(serde::de::Error::custom("must not be negative"));
+    }
+    Ok(v)
+}
+
+fn positive_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    positive_duration(d)?
+        .to_std()
+        .map_err(serde::de::Error::custom)
+}
+
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "t.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_object_is_all_defaults() {
+        assert_eq!(Config::parse("{}", "t").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_defaults() {
+        let text = include_str!("../conf/tollgate.json");
+        assert_eq!(Config::parse(text, "t").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn null_is_not_a_config_value() {
+        let c = Config::parse(r#"{"general": null, "listen": {"http": null}}"#, "t");
+        // A null for a non-optional value is refused by serde; nulls are
+        // only "absent" in request bodies, not in the config.
+        assert!(c.is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(r#"{"listen": {"htp": "127.0.0.1:1"}}"#);
+        assert!(e.contains("listen") && e.contains("htp"), "{e}");
+        let e = err(r#"{"bogus": 1}"#);
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = err(r#"{"sessions": {"debit_interval": "10 parsecs"}}"#);
+        assert!(e.contains("sessions.debit_interval"), "{e}");
+        let e = err(r#"{"general": {"timezone": "Mars/Olympus"}}"#);
+        assert!(e.contains("general.timezone"), "{e}");
+        let e = err(r#"{"listen": {"http": "nowhere"}}"#);
+        assert!(e.contains("listen.http"), "{e}");
+        let e = err(r#"{"store": {"type": "mongo"}}"#);
+        assert!(e.contains("store"), "{e}");
+        let e = err(r#"{"store": {"type": "postgres", "url": "mysql://x"}}"#);
+        assert!(e.contains("store: url:"), "{e}");
+        let e = err(r#"{"freeswitch": [{"address": "x"}]}"#);
+        assert!(e.contains("freeswitch[0].address"), "{e}");
+        let e = err(r#"{"sessions": {"min_call_duration": "4h"}}"#);
+        assert!(e.contains("sessions.min_call_duration"), "{e}");
+        let e = err(r#"{"sessions": {"max_session_time": "guess"}}"#);
+        assert!(e.contains("sessions.max_session_time"), "{e}");
+    }
+
+    #[test]
+    fn store_variants_and_paths() {
+        let c = Config::parse(
+            r#"{"store": {"type": "postgres", "url": "postgres://u:p@h/db"}, "tariffplan": "/abs/tp"}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            Store::Postgres {
+                url: "postgres://u:p@h/db".into()
+            }
+        );
+        assert_eq!(c.tariffplan, Some(PathBuf::from("/abs/tp")));
+        let c = Config::parse(r#"{"store": {"type": "embedded"}, "tariffplan": ""}"#, "t").unwrap();
+        assert_eq!(c.store, Store::default());
+        assert_eq!(c.tariffplan, None);
+    }
+
+    #[test]
+    fn durations_use_go_syntax() {
+        let c = Config::parse(
+            r#"{"sessions": {"debit_interval": "1m30s"}, "listen": {"idle_timeout": "250ms"}}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.sessions.debit_interval, TimeDelta::seconds(90));
+        assert_eq!(c.listen.idle_timeout, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,124 @@
+//! Wiring: engine state, registry, listeners, signals and the graceful
+//! shutdown sequence.
+//!
+//! Shutdown (SIGINT or SIGTERM): the listeners stop accepting; each
+//! connection answers the requests it already read and closes; once every
+//! connection is done, [`AppState::shutdown_flush_store`] flushes the
+//! stores; then the process exits.
+
+use crate::api;
+use crate::config::Config;
+use crate::rpc::Api;
+use crate::state::{AppState, StartError};
+use crate::transport::tcp::Limits;
+use crate::transport::{http, tcp, Shutdown};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot listen on {key} {addr}: {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("shutdown: {0}")]
+    Shutdown(String),
+}
+
+/// A started server.
+pub struct Running {
+    /// Bound address of the raw TCP JSON-RPC listener (real port if 0 was asked).
+    pub rpc_json: Option<SocketAddr>,
+    /// Bound address of the HTTP listener.
+    pub http: Option<SocketAddr>,
+    pub api: Arc<Api>,
+    shutdown: Shutdown,
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { key, addr, source })
+}
+
+/// Loads the state, binds the listeners and starts serving.
+pub async fn start(config: Config) -> Result<Running, ServerError> {
+    let listen = config.listen.clone();
+    let state = tokio::task::spawn_blocking(move || AppState::open(config))
+        .await
+        .expect("start-up task")?;
+    let api = Arc::new(Api::new(Arc::new(state), api::registry()));
+    let limits = Limits {
+        idle_timeout: listen.idle_timeout,
+        max_connections: listen.max_connections,
+    };
+    let shutdown = Shutdown::default();
+    let mut running = Running {
+        rpc_json: None,
+        http: None,
+        api: api.clone(),
+        shutdown: shutdown.clone(),
+    };
+    if let Some(addr) = listen.rpc_json {
+        let listener = bind("listen.rpc_json", addr).await?;
+        running.rpc_json = listener.local_addr().ok();
+        shutdown
+            .tracker
+            .spawn(tcp::serve(listener, api.clone(), limits, shutdown.clone()));
+    }
+    if let Some(addr) = listen.http {
+        let listener = bind("listen.http", addr).await?;
+        running.http = listener.local_addr().ok();
+        shutdown
+            .tracker
+            .spawn(http::serve(listener, api.clone(), limits, shutdown.clone()));
+    }
+    Ok(running)
+}
+
+impl Running {
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
+        signal.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        self.shutdown.token.cancel();
+        self.shutdown.tracker.close();
+        self.shutdown.tracker.wait().await;
+        let state = self.api.state.clone();
+        tokio::task::spawn_blocking(move || state.shutdown_flush_store())
+            .await
+            .map_err(|e| ServerError::Shutdown(e.to_string()))?
+            .map_err(ServerError::Shutdown)?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

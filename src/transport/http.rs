@@ -1,0 +1,272 @@
+//! HTTP on `listen.http` (axum):
+//!
+//! - `POST /jsonrpc`: JSON-RPC 1.0 bodies (one or more requests, answered
+//!   in 1.0 form, one line each) and 2.0 bodies (answered in 2.0 form with
+//!   error objects; a batch array is answered with an array; notifications
+//!   get nothing, and a body of only notifications gets `204`).
+//! - the 2012 GET endpoints (`/getcost?cstmid=vdf&subj=rif&dest=0257`, …):
+//!   the query becomes a call descriptor (see [`query`](super::query)) for
+//!   the registry method `Responder.<Name>`. `200` with the result's JSON,
+//!   or `{"error": "..."}` with `400` (bad request), `422` (refused by the
+//!   engine: no rate, no credit, not found), `501` (method not available)
+//!   or `500`.
+//! - `GET /health` and `GET /metrics` (Prometheus text format).
+//!
+//! Bodies over 1 MiB are refused with `413` and a JSON-RPC error.
+
+use super::limits::LimitedListener;
+use super::query;
+use super::tcp::Limits;
+use super::Shutdown;
+use crate::rpc::codec::{self, Request, MAX_REQUEST_BYTES};
+use crate::rpc::{Api, ErrorClass};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::value::RawValue;
+use serde_json::Deserializer;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// GET endpoint → registry method. Both spellings of "received" are served.
+pub const ENDPOINTS: [(&str, &str); 10] = [
+    ("/getcost", "Responder.GetCost"),
+    ("/debitbalance", "Responder.DebitBalance"),
+    ("/debitsms", "Responder.DebitSMS"),
+    ("/debitseconds", "Responder.DebitSeconds"),
+    ("/getmaxsessiontime", "Responder.GetMaxSessionTime"),
+    (
+        "/addvolumediscountseconds",
+        "Responder.AddVolumeDiscountSeconds",
+    ),
+    (
+        "/resetvolumediscountseconds",
+        "Responder.ResetVolumeDiscountSeconds",
+    ),
+    (
+        "/addrecievedcallseconds",
+        "Responder.AddRecievedCallSeconds",
+    ),
+    (
+        "/addreceivedcallseconds",
+        "Responder.AddReceivedCallSeconds",
+    ),
+    ("/resetuserbudget", "Responder.ResetUserBudget"),
+];
+
+/// The routes, over a shared [`Api`].
+pub fn router(api: Arc<Api>) -> Router {
+    let mut router = Router::new()
+        .route("/jsonrpc", post(jsonrpc))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics));
+    for (path, method) in ENDPOINTS {
+        router = router.route(
+            path,
+            get(move |State(api): State<Arc<Api>>, uri: Uri| curl(api, method, uri)),
+        );
+    }
+    router
+        .fallback(|| async {
+            json(
+                StatusCode::NOT_FOUND,
+                error_body("NOT_FOUND: no such endpoint"),
+            )
+        })
+        .with_state(api)
+}
+
+/// Serves HTTP until `shutdown` fires and open connections finish.
+pub async fn serve(listener: TcpListener, api: Arc<Api>, limits: Limits, shutdown: Shutdown) {
+    let listener = LimitedListener::new(
+        listener,
+        limits.max_connections,
+        limits.idle_timeout,
+        api.clone(),
+    );
+    let token = shutdown.token.clone();
+    if let Err(e) = axum::serve(listener, router(api))
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await
+    {
+        tracing::error!(error = %e, "http server failed");
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<Body>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn error_body(message: &str) -> Vec<u8> {
+    let mut out = b"{\"error\":".to_vec();
+    codec::write_str(&mut out, message);
+    out.push(b'}');
+    out
+}
+
+async fn jsonrpc(State(api): State<Arc<Api>>, body: Body) -> Response {
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let mut out = Vec::new();
+            codec::error_v1(
+                &mut out,
+                None,
+                &format!("SERVER_ERROR: request larger than {MAX_REQUEST_BYTES} bytes"),
+            );
+            return json(StatusCode::PAYLOAD_TOO_LARGE, out);
+        }
+    };
+    let looks_v2 = memchr::memmem::find(&bytes, b"\"jsonrpc\"").is_some();
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let mut out = Vec::with_capacity(1024);
+    if first == Some(b'[') {
+        return batch(&api, &bytes).await;
+    }
+    let mut requests = Deserializer::from_slice(&bytes).into_iter::<Request>();
+    let mut answered = 0;
+    loop {
+        match requests.next() {
+            None => break,
+            Some(Ok(req)) => {
+                if api.answer(&req, &mut out).await {
+                    answered += 1;
+                }
+            }
+            Some(Err(e)) => {
+                let message = format!("malformed JSON-RPC request: {e}");
+                if looks_v2 {
+                    codec::error_v2(&mut out, None, -32700, &message);
+                } else {
+                    codec::error_v1(&mut out, None, &message);
+                }
+                return json(StatusCode::BAD_REQUEST, out);
+            }
+        }
+    }
+    if answered == 0 && !out.is_empty() {
+        return json(StatusCode::OK, out);
+    }
+    if answered == 0 {
+        if first.is_none() {
+            let mut out = Vec::new();
+            codec::error_v1(&mut out, None, "empty request body");
+            return json(StatusCode::BAD_REQUEST, out);
+        }
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    json(StatusCode::OK, out)
+}
+
+/// A JSON-RPC 2.0 batch: an array of requests answered by an array.
+async fn batch(api: &Api, bytes: &[u8]) -> Response {
+    let items: Vec<&RawValue> = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut out = Vec::new();
+            codec::error_v2(
+                &mut out,
+                None,
+                -32700,
+                &format!("malformed JSON-RPC batch: {e}"),
+            );
+            return json(StatusCode::BAD_REQUEST, out);
+        }
+    };
+    if items.is_empty() {
+        let mut out = Vec::new();
+        codec::error_v2(&mut out, None, -32600, "empty batch");
+        return json(StatusCode::BAD_REQUEST, out);
+    }
+    let mut out = b"[".to_vec();
+    let mut count = 0;
+    for item in items {
+        let mark = out.len();
+        if count > 0 {
+            out.push(b',');
+        }
+        let wrote = match serde_json::from_str::<Request>(item.get()) {
+            Ok(req) => api.answer(&req, &mut out).await,
+            Err(e) => {
+                codec::error_v2(&mut out, None, -32600, &format!("invalid request: {e}"));
+                true
+            }
+        };
+        if wrote {
+            // Trim the newline a 1.0 answer ends with.
+            if out.last() == Some(&b'\n') {
+                out.pop();
+            }
+            count += 1;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    if count == 0 {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    out.push(b']');
+    json(StatusCode::OK, out)
+}
+
+/// A 2012 GET endpoint: the query as a call descriptor for `method`.
+async fn curl(api: Arc<Api>, method: &'static str, uri: Uri) -> Response {
+    let span = tracing::debug_span!("http", path = uri.path());
+    let _entered = span.enter();
+    let params = match query::descriptor(uri.query().unwrap_or(""), chrono::Utc::now()) {
+        Ok(p) => p,
+        Err(e) => return json(StatusCode::BAD_REQUEST, error_body(&e.to_string())),
+    };
+    drop(_entered);
+    let raw = RawValue::from_string(params.to_string()).expect("a JSON object");
+    let mut out = Vec::with_capacity(1024);
+    match api.call(method, &raw, &mut out).await {
+        Ok(()) => json(StatusCode::OK, out),
+        Err(e) => {
+            let status = match e.class() {
+                ErrorClass::BadRequest => StatusCode::BAD_REQUEST,
+                ErrorClass::Refused => StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorClass::UnknownMethod => StatusCode::NOT_IMPLEMENTED,
+                ErrorClass::Server => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            json(status, error_body(&e.to_string()))
+        }
+    }
+}
+
+async fn health(State(api): State<Arc<Api>>) -> Response {
+    let plan = api.state.tariff();
+    let body = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "tariffplan": {
+            "destinations": plan.destinations.len(),
+            "prefixes": plan.destinations.prefix_count(),
+            "rating_profiles": plan.profiles.len(),
+            "loads_since_start": api.state.plan_loads(),
+        },
+    });
+    json(StatusCode::OK, body.to_string())
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let mut text = api.metrics.render(api.registry.stats());
+    text.push_str(&format!(
+        "# HELP tollgate_tariffplan_loads_total Tariff plans swapped in since start.\n# TYPE tollgate_tariffplan_loads_total counter\ntollgate_tariffplan_loads_total {}\n",
+        api.state.plan_loads()
+    ));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}
