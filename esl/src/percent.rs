@@ -15,10 +15,25 @@ const UNSAFE: &[u8] = b"\r\n #%&+:;<=>?@[\\]^`{|}\"";
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// True when `byte` must be written as `%XX` in an event-plain value.
+/// `ESCAPE[b]`: byte `b` must be written as `%XX` in an event-plain value.
+const ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 0x20 || b > 0x7e;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < UNSAFE.len() {
+        table[UNSAFE[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 #[inline]
 fn needs_escape(byte: u8) -> bool {
-    !(b' '..=b'~').contains(&byte) || UNSAFE.contains(&byte)
+    ESCAPE[usize::from(byte)]
 }
 
 #[inline]
