@@ -311,6 +311,16 @@ mod tests {
     }
 
     #[test]
+    fn content_length_counts_bytes_not_chars() {
+        let msgs = decode_all(
+            &mut ClientCodec::new(),
+            "Content-Type: api/response\nContent-Length: 6\n\n+OK é\n\nContent-Type: auth/request\n\n".as_bytes(),
+        );
+        assert!(matches!(&msgs[0], Message::ApiResponse(r) if r.text() == "+OK é"));
+        assert_eq!(msgs[1], Message::AuthRequest);
+    }
+
+    #[test]
     fn unknown_content_type_is_surfaced() {
         let msgs = decode_all(
             &mut ClientCodec::new(),
