@@ -284,3 +284,40 @@ fn volume_discount_lowers_the_price() {
     assert_eq!(r.cost.cost, dec!(4));
     assert_eq!(value(&a, M, "cash"), dec!(96));
 }
+
+mod exact_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// `exact` is payable, one more second is not (unless all was granted),
+        /// and it is never below `step_down`.
+        #[test]
+        fn exact_is_the_longest_payable_and_beats_step_down(
+            subject in prop::sample::select(vec!["half", "cf1", "min", "tenth"]),
+            cents in 0i64..50_000,
+            split in 0i64..100,
+            secs in 1i64..7_200,
+        ) {
+            let p = plan();
+            let money = Decimal::new(cents, 2);
+            let first = money * Decimal::new(split, 2);
+            let a = account(&[(M, "a", first), (M, "b", money - first)]);
+            let cd = call(subject, "40", secs);
+            let exact = max_session_time(&p, &a, &cd, MaxSessionMethod::Exact, Decimal::ZERO).unwrap();
+            let step = max_session_time(&p, &a, &cd, MaxSessionMethod::StepDown, Decimal::ZERO).unwrap();
+            prop_assert!(exact >= step, "exact {exact} < step_down {step}");
+            let pays = |d: i64| {
+                let mut acc = a.clone();
+                let mut c = cd.clone();
+                c.time_end = c.time_start + TimeDelta::seconds(d);
+                debit(&p, &mut acc, &c, Decimal::ZERO).is_ok()
+            };
+            prop_assert!(pays(exact.num_seconds()));
+            if exact.num_seconds() < secs {
+                prop_assert!(!pays(exact.num_seconds() + 1), "{} more seconds were payable", 1);
+            }
+        }
+    }
+}

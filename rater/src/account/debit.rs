@@ -327,6 +327,16 @@ impl Candidates {
         Ok(ledger)
     }
 
+    /// Money the balances hold (positive values only), for estimates.
+    pub fn money_available(&self) -> Decimal {
+        self.money.iter().map(|s| s.value.max(Decimal::ZERO)).sum()
+    }
+
+    /// Whether any unit balance may pay (estimates from money alone are then too low).
+    pub fn has_units(&self) -> bool {
+        self.units.iter().any(|s| s.value > Decimal::ZERO)
+    }
+
     /// Whether these balances could pay `cc` (nothing changes).
     pub fn can_pay(&self, cc: &CallCost, rerate: &Rerate<'_>) -> bool {
         self.clone().allocate(cc, rerate).is_ok()

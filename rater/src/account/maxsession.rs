@@ -72,11 +72,20 @@ impl<'a> Prober<'a> {
         }
     }
 
-    /// Whether the account can pay for `duration` of the call.
-    pub fn can_pay(&mut self, duration: TimeDelta) -> Result<bool, AccountError> {
+    fn price(&mut self, duration: TimeDelta) -> Result<crate::CallCost, AccountError> {
         self.cd.time_end = self.cd.time_start + duration;
         let mut cc = self.plan.get_cost(&self.cd)?;
         (self.adjust)(&mut cc);
+        Ok(cc)
+    }
+
+    /// Whether the account can pay for `duration` of the call.
+    pub fn can_pay(&mut self, duration: TimeDelta) -> Result<bool, AccountError> {
+        let cc = self.price(duration)?;
+        self.payable(&cc, duration)
+    }
+
+    fn payable(&self, cc: &crate::CallCost, duration: TimeDelta) -> Result<bool, AccountError> {
         if let Some(limit) = cc.max_cost_reached_at {
             if limit < self.cd.elapsed_at_start() + duration {
                 return Ok(false);
@@ -104,13 +113,30 @@ impl<'a> Prober<'a> {
             self.can_pay(TimeDelta::zero())?;
             return Ok(TimeDelta::zero());
         }
-        if self.can_pay(requested)? {
+        let full = self.price(requested)?;
+        if self.payable(&full, requested)? {
             return Ok(requested);
         }
         // Invariant: lo is payable (0 always is), hi is not.
         let whole = requested.num_seconds();
         let (mut lo, mut hi) = (0i64, whole);
-        if TimeDelta::seconds(whole) < requested {
+        // Money-only accounts: where the money runs out along the priced
+        // call is almost always the answer; two probes confirm it.
+        if !self.balances.has_units() {
+            let guess = estimate(&full, self.balances.money_available())
+                .num_seconds()
+                .clamp(0, whole);
+            if guess < whole && self.can_pay(TimeDelta::seconds(guess))? {
+                lo = guess;
+                if !self.can_pay(TimeDelta::seconds(guess + 1))? {
+                    return Ok(TimeDelta::seconds(guess));
+                }
+                lo = guess + 1;
+            } else if guess > 0 {
+                hi = guess.min(hi);
+            }
+        }
+        if TimeDelta::seconds(whole) < requested && hi == whole {
             // `requested` has a fraction: its whole seconds are still untested.
             if self.can_pay(TimeDelta::seconds(whole))? {
                 return Ok(TimeDelta::seconds(whole));
@@ -137,4 +163,35 @@ impl<'a> Prober<'a> {
             MaxSessionMethod::Exact => self.exact(requested),
         }
     }
+}
+
+/// How far along a priced call `money` lasts, paying increments in order
+/// (connect fee first). Ignores how money is split across balances and
+/// per-span rounding; callers verify the answer.
+fn estimate(cc: &crate::CallCost, money: rust_decimal::Decimal) -> TimeDelta {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut budget = money - cc.connect_fee;
+    let mut elapsed = TimeDelta::zero();
+    if budget < rust_decimal::Decimal::ZERO {
+        return elapsed;
+    }
+    for ts in &cc.timespans {
+        for inc in &ts.increments {
+            let affordable = if inc.cost.is_zero() {
+                inc.compress_factor
+            } else {
+                (budget / inc.cost)
+                    .floor()
+                    .to_u64()
+                    .unwrap_or(0)
+                    .min(inc.compress_factor)
+            };
+            budget -= inc.cost * rust_decimal::Decimal::from(affordable);
+            elapsed += inc.duration * affordable as i32;
+            if affordable < inc.compress_factor {
+                return elapsed;
+            }
+        }
+    }
+    elapsed
 }
