@@ -91,7 +91,7 @@ impl<'a> Prober<'a> {
                 return Ok(false);
             }
         }
-        Ok(self.balances.can_pay(&cc, self.rerate))
+        Ok(self.balances.can_pay(cc, self.rerate))
     }
 
     /// The 2012 rule: 100 %, 90 % … 10 % of `requested`.
@@ -127,7 +127,6 @@ impl<'a> Prober<'a> {
                 .num_seconds()
                 .clamp(0, whole);
             if guess < whole && self.can_pay(TimeDelta::seconds(guess))? {
-                lo = guess;
                 if !self.can_pay(TimeDelta::seconds(guess + 1))? {
                     return Ok(TimeDelta::seconds(guess));
                 }
