@@ -59,7 +59,9 @@ pub fn call(
         .set_write_timeout(Some(timeout))
         .map_err(|e| io(&e))?;
     let request = serde_json::json!({"id": 1, "method": method, "params": [params]});
-    serde_json::to_writer(&mut stream, &request).map_err(|e| io(&e))?;
+    let mut bytes = serde_json::to_vec(&request).map_err(|e| io(&e))?;
+    bytes.push(b'\n');
+    stream.write_all(&bytes).map_err(|e| io(&e))?;
     stream.flush().map_err(|e| io(&e))?;
     let mut replies = serde_json::Deserializer::from_reader(&stream).into_iter::<Reply>();
     let reply = match replies.next() {

@@ -7,9 +7,9 @@
 use crate::metrics::ConnStats;
 use crate::rpc::Api;
 use axum::serve::Listener;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

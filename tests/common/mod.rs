@@ -1,0 +1,255 @@
+//! Starting the real `tollgate` binary on free ports with a temp config and
+//! data folder, and small blocking clients for its raw TCP and HTTP ports.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The sample tariff plan shipped in conf/.
+pub fn sample_plan() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/tariffplans/sample")
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub rpc: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Merges `overrides` into `base`, objects key by key.
+fn merge(base: &mut Value, overrides: &Value) {
+    match (base, overrides) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// The config a test server runs with: ephemeral loopback ports, the
+/// sample plan, data in `dir`.
+pub fn test_config(dir: &Path, overrides: &Value) -> Value {
+    let mut config = json!({
+        "listen": {"rpc_json": "127.0.0.1:0", "http": "127.0.0.1:0"},
+        "tariffplan": sample_plan(),
+        "store": {"type": "embedded", "path": dir.join("data")},
+    });
+    merge(&mut config, overrides);
+    config
+}
+
+impl Server {
+    /// Starts a server with data in a fresh temp folder.
+    pub fn start(overrides: Value) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(tmp.path(), overrides);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server whose data lives in `dir` (kept across restarts).
+    pub fn start_in(dir: &Path, overrides: Value) -> Server {
+        let config = test_config(dir, &overrides);
+        let path = dir.join("tollgate.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tollgate");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let (mut rpc, mut http) = (None, None);
+        while rpc.is_none() || http.is_none() {
+            let line = rx
+                .recv_timeout(TIMEOUT)
+                .expect("tollgate printed its addresses");
+            let addr = || {
+                line.rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap()
+            };
+            if line.starts_with("tollgate: rpc_json listening on") {
+                rpc = Some(addr());
+            } else if line.starts_with("tollgate: http listening on") {
+                http = Some(addr());
+            }
+        }
+        Server {
+            child: Some(child),
+            rpc: rpc.unwrap(),
+            http: http.unwrap(),
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    /// A JSON-RPC 1.0 client on the raw TCP port.
+    pub fn client(&self) -> RpcClient {
+        RpcClient::connect(self.rpc)
+    }
+
+    /// One call on a fresh connection; returns the whole reply object.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        self.client().call(method, params)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tollgate did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn get(&self, path_and_query: &str) -> (u16, String) {
+        http_request(self.http, "GET", path_and_query, "")
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        http_request(self.http, "POST", path, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A blocking JSON-RPC 1.0 client (Go `net/rpc/jsonrpc` wire form).
+pub struct RpcClient {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    next_id: u64,
+}
+
+impl RpcClient {
+    pub fn connect(addr: SocketAddr) -> RpcClient {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        RpcClient {
+            stream,
+            reader,
+            next_id: 1,
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one reply line; `None` when the server closed the connection.
+    pub fn read_reply(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "reply ends with a newline: {line:?}");
+                Some(serde_json::from_str(&line).unwrap())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("reading reply: {e}"),
+        }
+    }
+
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"id": id, "method": method, "params": [params]});
+        self.send_raw(req.to_string().as_bytes());
+        let reply = self.read_reply().expect("a reply");
+        assert_eq!(reply["id"], json!(id));
+        reply
+    }
+
+    /// The result of a call that must succeed.
+    pub fn ok(&mut self, method: &str, params: Value) -> Value {
+        let reply = self.call(method, params);
+        assert_eq!(reply["error"], Value::Null, "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// The error text of a call that must fail.
+    pub fn err(&mut self, method: &str, params: Value) -> String {
+        let reply = self.call(method, params);
+        assert_eq!(reply["result"], Value::Null, "{method}: {reply}");
+        reply["error"].as_str().expect("error string").to_string()
+    }
+
+    /// Whether the server closed the connection (reads EOF).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+/// A minimal HTTP/1.1 exchange with `Connection: close`.
+pub fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body.as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("HTTP response: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The seed's 2012 call descriptor (`Responder.Get` in the Python snippet).
+pub fn seed_cd() -> Value {
+    json!({"Tor":0, "CstmId": "vdf", "Subject": "rif", "DestinationPrefix": "0256", "TimeStart": "2012-02-02T17:30:00Z", "TimeEnd": "2012-02-02T18:30:00Z"})
+}
