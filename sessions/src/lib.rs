@@ -1,1 +1,24 @@
-//! The call controller: one state machine per FreeSWITCH call, driven by ESL events and the rater.
+//! The call controller: every call on every configured FreeSWITCH is
+//! authorized, limited, debited as it runs and settled when it ends.
+//!
+//! - [`Controller`] starts one [`switch`] connection pair per switch and
+//!   answers API questions about sessions and call records.
+//! - Each call is one task ([`actor`]) fed that call's events in order.
+//! - [`journal`] persists sessions and call records durably, so a restart
+//!   resumes live calls and settles the ones that ended meanwhile.
+
+pub mod actor;
+pub mod callinfo;
+pub mod clock;
+pub mod config;
+pub mod controller;
+pub mod journal;
+pub mod metrics;
+pub mod record;
+mod shared;
+mod switch;
+
+pub use callinfo::{CallInfo, RequestType};
+pub use config::{LowBalanceWarning, RaterErrorPolicy, SessionsConfig, SwitchConfig};
+pub use controller::{CdrFilter, Controller};
+pub use record::{Cdr, Phase, SessionRecord};

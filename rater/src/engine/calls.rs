@@ -172,3 +172,58 @@ impl Engine {
         )
     }
 }
+
+/// How a call's final debit treats a shortfall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// Take what the credit covers and report the rest unpaid (prepaid).
+    TakeWhatCovers,
+    /// Bill it all, below zero if need be (postpaid).
+    Force,
+}
+
+impl Engine {
+    /// Ends a call in one atomic change: gives back everything its interval
+    /// debits took (`advance`) and debits the real call whole, so the
+    /// account pays exactly the real cost. Idempotent by `origin`. The
+    /// reply's JSON carries `"Unpaid": true` when the credit fell short.
+    pub async fn settle(
+        &self,
+        cd: &CallDescriptor,
+        advance: &[Charge],
+        origin: &Origin,
+        shortfall: Shortfall,
+    ) -> Result<DebitReply, AccountError> {
+        let plan = self.plan();
+        let key = account_key(cd)?;
+        let op = origin.op("settle", cd);
+        let json = self
+            .store
+            .update(&key, op.as_deref(), &mut |acc| {
+                let acc = acc.as_mut().ok_or(AccountError::AccountNotFound)?;
+                ops::refund_charges(acc, advance);
+                let discount = plan
+                    .accounts
+                    .discount(&key, acc.counters.volume_discount_seconds);
+                let (result, unpaid) = match ops::debit(&plan, acc, cd, discount) {
+                    Ok(r) => (r, false),
+                    Err(AccountError::InsufficientCredit) if shortfall == Shortfall::Force => {
+                        let allow = acc.allow_negative;
+                        acc.allow_negative = true;
+                        let r = ops::debit(&plan, acc, cd, discount);
+                        acc.allow_negative = allow;
+                        (r?, false)
+                    }
+                    Err(AccountError::InsufficientCredit) => {
+                        (ops::max_debit(&plan, acc, cd, discount)?, true)
+                    }
+                    Err(e) => return Err(e),
+                };
+                let mut json = DebitReply::build(&result, acc)?;
+                json["Unpaid"] = Value::Bool(unpaid);
+                Ok(json)
+            })
+            .await?;
+        DebitReply::from_json(json)
+    }
+}

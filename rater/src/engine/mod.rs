@@ -9,8 +9,8 @@ mod calls;
 mod json;
 
 pub use apier::{AccountArgs, BalanceArgs};
-pub use calls::{DebitReply, Origin};
-pub use json::{account_json, account_summary};
+pub use calls::{DebitReply, Origin, Shortfall};
+pub use json::{account_json, account_summary, decimal as decimal_of, number};
 
 use crate::account::{AccountError, AccountKey, MaxSessionMethod};
 use crate::store::AccountStore;

@@ -1,0 +1,212 @@
+//! The facts of a call, read from its FreeSWITCH event: who pays, who is
+//! rated, where it goes, and how it is billed. Channel variables `cgr_*`
+//! win; the caller profile and the config's defaults fill the gaps.
+
+use crate::config::SessionsConfig;
+use chrono::{DateTime, TimeZone, Utc};
+use esl::Event;
+use serde::{Deserialize, Serialize};
+
+/// How a call is billed (`cgr_reqtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestType {
+    /// Authorized, debited while it runs, cut when the credit is gone.
+    #[serde(rename = "*prepaid")]
+    Prepaid,
+    /// Authorized and limited like prepaid, debited once at the end.
+    #[serde(rename = "*pseudoprepaid")]
+    PseudoPrepaid,
+    /// Debited at the end, whatever the credit.
+    #[serde(rename = "*postpaid")]
+    Postpaid,
+    /// Only priced at the end; no account is touched.
+    #[serde(rename = "*rated")]
+    Rated,
+    /// Not billed at all.
+    #[serde(rename = "*none")]
+    None,
+}
+
+impl RequestType {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "*prepaid" => RequestType::Prepaid,
+            "*pseudoprepaid" => RequestType::PseudoPrepaid,
+            "*postpaid" => RequestType::Postpaid,
+            "*rated" => RequestType::Rated,
+            "*none" => RequestType::None,
+            _ => return None,
+        })
+    }
+
+    /// Whether the call must be authorized (and limited) before it connects.
+    pub fn authorizes(self) -> bool {
+        matches!(self, RequestType::Prepaid | RequestType::PseudoPrepaid)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Prepaid => "*prepaid",
+            RequestType::PseudoPrepaid => "*pseudoprepaid",
+            RequestType::Postpaid => "*postpaid",
+            RequestType::Rated => "*rated",
+            RequestType::None => "*none",
+        }
+    }
+}
+
+/// Everything billing needs to know about a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallInfo {
+    pub uuid: String,
+    pub request_type: RequestType,
+    pub tenant: String,
+    pub category: String,
+    pub account: String,
+    pub subject: String,
+    pub destination: String,
+    /// Where `uuid_transfer` sends an authorized call: the dialled number,
+    /// in the dialplan and context it came from.
+    pub transfer_to: String,
+    pub dialplan: Option<String>,
+    pub context: Option<String>,
+    pub caller: String,
+    pub setup_time: Option<DateTime<Utc>>,
+}
+
+/// Why a call cannot be billed as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+fn non_empty(s: Option<&str>) -> Option<&str> {
+    s.filter(|v| !v.is_empty() && *v != "_undef_")
+}
+
+/// A switch timestamp in microseconds since the epoch (0 means never).
+pub fn micros(event: &Event, header: &str) -> Option<DateTime<Utc>> {
+    let us: i64 = non_empty(event.header(header))?.parse().ok()?;
+    if us <= 0 {
+        return None;
+    }
+    Utc.timestamp_micros(us).single()
+}
+
+impl CallInfo {
+    /// Reads the call from an event; `Err` names what a billed call lacks.
+    pub fn from_event(event: &Event, cfg: &SessionsConfig) -> Result<CallInfo, Refusal> {
+        let uuid = non_empty(event.unique_id())
+            .ok_or_else(|| Refusal("MANDATORY_IE_MISSING: [Unique-ID]".into()))?;
+        let var = |name: &str| non_empty(event.variable(name)).map(str::to_string);
+        let request_type = match var("cgr_reqtype") {
+            Some(t) => RequestType::parse(&t)
+                .ok_or_else(|| Refusal(format!("UNSUPPORTED_REQUEST_TYPE: {t}")))?,
+            None => RequestType::parse(&cfg.default_request_type).unwrap_or(RequestType::Prepaid),
+        };
+        let dialled = non_empty(event.header("Caller-Destination-Number")).map(str::to_string);
+        let account = var("cgr_account")
+            .or_else(|| non_empty(event.header("Caller-Username")).map(str::to_string))
+            .or_else(|| non_empty(event.header("Caller-Caller-ID-Number")).map(str::to_string));
+        let destination = var("cgr_destination").or_else(|| dialled.clone());
+        let info = CallInfo {
+            uuid: uuid.to_string(),
+            request_type,
+            tenant: var("cgr_tenant").unwrap_or_else(|| cfg.default_tenant.clone()),
+            category: var("cgr_category").unwrap_or_else(|| cfg.default_category.clone()),
+            subject: var("cgr_subject")
+                .or_else(|| account.clone())
+                .unwrap_or_default(),
+            account: account.unwrap_or_default(),
+            destination: destination.unwrap_or_default(),
+            transfer_to: dialled.unwrap_or_default(),
+            dialplan: non_empty(event.header("Caller-Dialplan")).map(str::to_string),
+            context: non_empty(event.header("Caller-Context")).map(str::to_string),
+            caller: non_empty(event.header("Caller-Caller-ID-Number"))
+                .unwrap_or_default()
+                .to_string(),
+            setup_time: micros(event, "Caller-Channel-Created-Time"),
+        };
+        if request_type != RequestType::None {
+            let mut missing = vec![];
+            if info.account.is_empty() {
+                missing.push("Account");
+            }
+            if info.destination.is_empty() {
+                missing.push("Destination");
+            }
+            if !missing.is_empty() {
+                return Err(Refusal(format!(
+                    "MANDATORY_IE_MISSING: [{}]",
+                    missing.join(" ")
+                )));
+            }
+        }
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(headers: &[(&str, &str)]) -> Event {
+        headers
+            .iter()
+            .fold(Event::new("CHANNEL_PARK"), |e, (k, v)| {
+                e.with_header(*k, *v)
+            })
+    }
+
+    #[test]
+    fn variables_win_then_profile_then_defaults() {
+        let cfg = SessionsConfig::default();
+        let e = event(&[
+            ("Unique-ID", "u1"),
+            ("Caller-Username", "1001"),
+            ("Caller-Caller-ID-Number", "555"),
+            ("Caller-Destination-Number", "0723"),
+            ("variable_cgr_subject", "rif"),
+        ]);
+        let info = CallInfo::from_event(&e, &cfg).unwrap();
+        assert_eq!(info.account, "1001");
+        assert_eq!(info.subject, "rif");
+        assert_eq!(info.destination, "0723");
+        assert_eq!(info.tenant, "cgrates.org");
+        assert_eq!(info.request_type, RequestType::Prepaid);
+        let e = event(&[
+            ("Unique-ID", "u2"),
+            ("Caller-Caller-ID-Number", "555"),
+            ("Caller-Destination-Number", "0723"),
+            ("variable_cgr_account", "acc"),
+            ("variable_cgr_destination", "+40723"),
+            ("variable_cgr_tenant", "vdf"),
+            ("variable_cgr_reqtype", "*postpaid"),
+        ]);
+        let info = CallInfo::from_event(&e, &cfg).unwrap();
+        assert_eq!(
+            (info.account.as_str(), info.subject.as_str()),
+            ("acc", "acc")
+        );
+        assert_eq!(info.destination, "+40723");
+        assert_eq!(info.transfer_to, "0723");
+        assert_eq!(info.request_type, RequestType::Postpaid);
+    }
+
+    #[test]
+    fn missing_facts_are_refusals() {
+        let cfg = SessionsConfig::default();
+        let e = event(&[("Unique-ID", "u1"), ("Caller-Destination-Number", "0723")]);
+        assert_eq!(
+            CallInfo::from_event(&e, &cfg).unwrap_err().0,
+            "MANDATORY_IE_MISSING: [Account]"
+        );
+        let e = event(&[
+            ("Unique-ID", "u1"),
+            ("Caller-Username", "1"),
+            ("variable_cgr_reqtype", "*gold"),
+        ]);
+        assert!(CallInfo::from_event(&e, &cfg)
+            .unwrap_err()
+            .0
+            .starts_with("UNSUPPORTED_REQUEST_TYPE"));
+    }
+}

@@ -1,0 +1,172 @@
+//! Counters and gauges of the session controller, rendered in the
+//! Prometheus text format by the server's `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub active_calls: AtomicI64,
+    pub authorized: AtomicU64,
+    pub refused: AtomicU64,
+    pub debits: AtomicU64,
+    pub debit_errors: AtomicU64,
+    pub refunds: AtomicU64,
+    pub settled: AtomicU64,
+    pub no_credit_disconnects: AtomicU64,
+    pub switches_up: AtomicI64,
+    pub reconnects: AtomicU64,
+    /// Park-to-commands latency histogram (microseconds), cumulative buckets.
+    pub auth_latency: Histogram,
+}
+
+/// A fixed-bucket latency histogram.
+#[derive(Debug)]
+pub struct Histogram {
+    pub bounds_us: [u64; 8],
+    pub counts: [AtomicU64; 9],
+    pub sum_us: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            bounds_us: [250, 500, 1_000, 2_000, 5_000, 10_000, 50_000, 250_000],
+            counts: Default::default(),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, us: u64) {
+        let i = self
+            .bounds_us
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(self.bounds_us.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The smallest bucket bound under which `q` of the observations fall.
+    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= want {
+                return Some(self.bounds_us.get(i).copied().unwrap_or(u64::MAX));
+            }
+        }
+        None
+    }
+}
+
+impl Metrics {
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            &mut out,
+            "tollgate_active_calls",
+            "Calls being followed.",
+            self.active_calls.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(out, "# HELP tollgate_authorizations_total Call authorizations by outcome.\n# TYPE tollgate_authorizations_total counter");
+        let _ = writeln!(
+            out,
+            "tollgate_authorizations_total{{outcome=\"allowed\"}} {}",
+            l(&self.authorized)
+        );
+        let _ = writeln!(
+            out,
+            "tollgate_authorizations_total{{outcome=\"refused\"}} {}",
+            l(&self.refused)
+        );
+        counter(
+            &mut out,
+            "tollgate_debits_total",
+            "Interval debits made.",
+            l(&self.debits),
+        );
+        counter(
+            &mut out,
+            "tollgate_debit_errors_total",
+            "Interval debits that failed.",
+            l(&self.debit_errors),
+        );
+        counter(
+            &mut out,
+            "tollgate_refunds_total",
+            "Settlements that gave back unused advance debits.",
+            l(&self.refunds),
+        );
+        counter(
+            &mut out,
+            "tollgate_calls_settled_total",
+            "Calls settled and recorded.",
+            l(&self.settled),
+        );
+        counter(
+            &mut out,
+            "tollgate_no_credit_disconnects_total",
+            "Calls cut because the credit ran out.",
+            l(&self.no_credit_disconnects),
+        );
+        gauge(
+            &mut out,
+            "tollgate_switches_connected",
+            "FreeSWITCH event connections up.",
+            self.switches_up.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tollgate_switch_reconnects_total",
+            "Reconnections to a switch.",
+            l(&self.reconnects),
+        );
+        let h = &self.auth_latency;
+        let _ = writeln!(out, "# HELP tollgate_authorization_seconds CHANNEL_PARK to authorization commands sent.\n# TYPE tollgate_authorization_seconds histogram");
+        let mut cumulative = 0;
+        for (i, bound) in h.bounds_us.iter().enumerate() {
+            cumulative += l(&h.counts[i]);
+            let _ = writeln!(
+                out,
+                "tollgate_authorization_seconds_bucket{{le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1e6
+            );
+        }
+        cumulative += l(&h.counts[8]);
+        let _ = writeln!(
+            out,
+            "tollgate_authorization_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "tollgate_authorization_seconds_sum {}",
+            l(&h.sum_us) as f64 / 1e6
+        );
+        let _ = writeln!(out, "tollgate_authorization_seconds_count {cumulative}");
+        out
+    }
+}

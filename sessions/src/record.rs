@@ -1,0 +1,71 @@
+//! What the controller writes down: the state of a live session (enough to
+//! resume or settle it after a restart) and the call record of an ended one.
+
+use crate::callinfo::CallInfo;
+use chrono::{DateTime, Utc};
+use rater::account::Charge;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Authorized at park, not answered yet.
+    Authorized,
+    /// Answered; prepaid calls are being debited.
+    Active,
+}
+
+/// A live session, persisted after every change that matters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionRecord {
+    pub info: CallInfo,
+    /// The switch's alias.
+    pub origin_host: String,
+    pub phase: Phase,
+    /// Seconds granted at authorization.
+    pub max_usage: u64,
+    /// Switch time of the answer.
+    pub answer_time: Option<DateTime<Utc>>,
+    /// Call time paid for in advance, in nanoseconds.
+    pub debited_ns: i64,
+    pub loop_index: u32,
+    /// Everything the interval debits took, to give back at settlement.
+    pub charges: Vec<Charge>,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub cost_debited: Decimal,
+    pub warned_low_balance: bool,
+}
+
+/// A call record: one per call, written once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Cdr {
+    #[serde(rename = "CGRID")]
+    pub cgr_id: String,
+    #[serde(rename = "RunID")]
+    pub run_id: String,
+    pub origin_host: String,
+    #[serde(rename = "OriginID")]
+    pub origin_id: String,
+    pub request_type: String,
+    pub tenant: String,
+    pub category: String,
+    pub account: String,
+    pub subject: String,
+    pub destination: String,
+    pub setup_time: Option<DateTime<Utc>>,
+    pub answer_time: Option<DateTime<Utc>>,
+    /// Nanoseconds, as CGRateS writes usage.
+    pub usage: i64,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub cost: Decimal,
+    /// The balances the call was finally charged to.
+    pub charges: Vec<Charge>,
+    /// The credit did not cover the whole call.
+    pub unpaid: bool,
+    pub disconnect_cause: String,
+    /// How the call ended for billing, or what went wrong.
+    pub extra_info: String,
+}

@@ -1,0 +1,294 @@
+//! One FreeSWITCH: an event connection (CHANNEL_PARK, CHANNEL_ANSWER,
+//! CHANNEL_HANGUP_COMPLETE, HEARTBEAT, BACKGROUND_JOB) whose events are
+//! routed to call tasks, and a separate command connection so control
+//! commands never stall the event flow. After every (re)connection the
+//! switch's channels are compared with the sessions we hold (resync).
+
+use crate::actor::{CallActor, CallMsg};
+use crate::config::SwitchConfig;
+use crate::record::SessionRecord;
+use crate::shared::{CallEntry, Shared};
+use chrono::{DateTime, TimeZone, Utc};
+use esl::{Client, ClientConfig, ClientEvent, Event, EventFormat};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, info_span, warn, Instrument};
+
+const EVENTS: [&str; 5] = [
+    "CHANNEL_PARK",
+    "CHANNEL_ANSWER",
+    "CHANNEL_HANGUP_COMPLETE",
+    "HEARTBEAT",
+    "BACKGROUND_JOB",
+];
+
+/// Follows one switch until shutdown, reconnecting as needed.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    sw: SwitchConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let span = info_span!("switch", alias = %sw.alias, address = %sw.address);
+    async move {
+        let mut attempt = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match connect(&sw).await {
+                Ok((events_client, mut events, cmd)) => {
+                    attempt = 0;
+                    info!("connected");
+                    shared.metrics.switches_up.fetch_add(1, Ordering::Relaxed);
+                    resync(&shared, &cmd, &sw.alias).await;
+                    let mut up = true;
+                    loop {
+                        tokio::select! {
+                            ev = events.recv() => match ev {
+                                Some(ClientEvent::Event(e)) => dispatch(&shared, &cmd, &sw.alias, e).await,
+                                Some(ClientEvent::Disconnected { reason }) => {
+                                    warn!(%reason, "event connection lost");
+                                    if up {
+                                        shared.metrics.switches_up.fetch_sub(1, Ordering::Relaxed);
+                                        up = false;
+                                    }
+                                }
+                                Some(ClientEvent::Reconnected { attempts, downtime }) => {
+                                    info!(attempts, ?downtime, "reconnected; resyncing");
+                                    if !up {
+                                        shared.metrics.switches_up.fetch_add(1, Ordering::Relaxed);
+                                        up = true;
+                                    }
+                                    shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
+                                    resync(&shared, &cmd, &sw.alias).await;
+                                }
+                                Some(_) => {}
+                                None => break,
+                            },
+                            _ = shutdown.changed() => {
+                                let _ = events_client.exit().await;
+                                let _ = cmd.exit().await;
+                                return;
+                            }
+                        }
+                    }
+                    if up {
+                        shared.metrics.switches_up.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    attempt += 1;
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        warn!(error = %e, attempt, "cannot connect");
+                    }
+                }
+            }
+            let wait = Duration::from_millis(250u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(30));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn connect(
+    sw: &SwitchConfig,
+) -> Result<(Client, tokio::sync::mpsc::Receiver<ClientEvent>, Client), esl::ClientError> {
+    let config = ClientConfig::new(sw.address.clone(), sw.password.clone());
+    let (events_client, events) = Client::connect(config.clone()).await?;
+    events_client.subscribe(EventFormat::Plain, &EVENTS).await?;
+    let (cmd, mut cmd_events) = Client::connect(config).await?;
+    // The command connection subscribes to nothing; drain its channel so it never fills.
+    tokio::spawn(async move { while cmd_events.recv().await.is_some() {} });
+    Ok((events_client, events, cmd))
+}
+
+fn spawn_call(
+    shared: &Arc<Shared>,
+    cmd: &Client,
+    alias: &str,
+    uuid: &str,
+    rec: Option<SessionRecord>,
+    elapsed: Option<Duration>,
+) -> tokio::sync::mpsc::Sender<CallMsg> {
+    let tx = CallActor::spawn(
+        shared.clone(),
+        cmd.clone(),
+        uuid.to_string(),
+        alias.to_string(),
+        rec,
+        elapsed,
+    );
+    shared.calls.insert(
+        uuid.to_string(),
+        CallEntry {
+            alias: alias.to_string(),
+            tx: tx.clone(),
+        },
+    );
+    tx
+}
+
+fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
+    serde_json::from_value(shared.journal.get(&format!("session:{uuid}"))?).ok()
+}
+
+/// Routes an event to its call's task, starting one where the event begins a call.
+async fn dispatch(shared: &Arc<Shared>, cmd: &Client, alias: &str, e: Event) {
+    let (Some(name), Some(uuid)) = (
+        e.event_name().map(str::to_string),
+        e.unique_id().map(str::to_string),
+    ) else {
+        return;
+    };
+    let msg = match name.as_str() {
+        "CHANNEL_PARK" => CallMsg::Park(Box::new(e), Instant::now()),
+        "CHANNEL_ANSWER" => CallMsg::Answer(Box::new(e)),
+        "CHANNEL_HANGUP_COMPLETE" => CallMsg::HangupComplete(Box::new(e)),
+        _ => return,
+    };
+    let existing = shared.calls.get(&uuid).map(|c| c.tx.clone());
+    let tx = match existing {
+        Some(tx) => tx,
+        None => match &msg {
+            CallMsg::Park(..) | CallMsg::Answer(..) => {
+                spawn_call(shared, cmd, alias, &uuid, None, None)
+            }
+            // A hangup for a call we hold only on disk (after a restart).
+            _ => match persisted(shared, &uuid) {
+                Some(rec) => spawn_call(shared, cmd, alias, &uuid, Some(rec), None),
+                None => return, // unknown, refused, or already settled (a repeated event)
+            },
+        },
+    };
+    if let Err(err) = tx.send(msg).await {
+        // The task ended between lookup and send: only a new call's first event matters.
+        shared.calls.remove(&uuid);
+        if let CallMsg::Park(..) | CallMsg::Answer(..) = &err.0 {
+            let tx = spawn_call(shared, cmd, alias, &uuid, None, None);
+            let _ = tx.send(err.0).await;
+        }
+    }
+}
+
+/// The switch's clock now (for sessions resumed after a restart).
+async fn switch_now(cmd: &Client) -> DateTime<Utc> {
+    if let Ok(r) = cmd.api("strftime %s").await {
+        if let Ok(secs) = r.text().trim().parse::<i64>() {
+            if let Some(t) = Utc.timestamp_opt(secs, 0).single() {
+                return t;
+            }
+        }
+    }
+    Utc::now()
+}
+
+/// Compares the switch's channels with our sessions: sessions whose call
+/// is gone are settled, persisted sessions whose call is up are resumed,
+/// answered calls we never saw are picked up.
+async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
+    let rows = match cmd.show_channels().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            warn!(error = %e, "resync: show channels failed");
+            return;
+        }
+    };
+    let alive: HashSet<String> = rows
+        .iter()
+        .filter_map(|r| r.uuid().map(str::to_string))
+        .collect();
+    let now = switch_now(cmd).await;
+    let mine: Vec<(String, tokio::sync::mpsc::Sender<CallMsg>)> = shared
+        .calls
+        .iter()
+        .filter(|c| c.alias == alias)
+        .map(|c| (c.key().clone(), c.tx.clone()))
+        .collect();
+    for (uuid, tx) in &mine {
+        if !alive.contains(uuid) {
+            let _ = tx.send(CallMsg::Gone).await;
+        }
+    }
+    for (key, value) in shared.journal.scan("session:") {
+        let uuid = key.trim_start_matches("session:").to_string();
+        if shared.calls.contains_key(&uuid) {
+            continue;
+        }
+        let Ok(rec) = serde_json::from_value::<SessionRecord>(value) else {
+            continue;
+        };
+        if rec.origin_host != alias {
+            continue;
+        }
+        if alive.contains(&uuid) {
+            let elapsed = rec
+                .answer_time
+                .and_then(|a| (now - a).to_std().ok())
+                .unwrap_or_default();
+            info!(%uuid, ?elapsed, "resuming a session");
+            spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(elapsed));
+        } else {
+            info!(%uuid, "settling a session whose call ended while we were away");
+            let tx = spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(Duration::ZERO));
+            let _ = tx.send(CallMsg::Gone).await;
+        }
+    }
+    for row in &rows {
+        let Some(uuid) = row.uuid() else { continue };
+        if shared.calls.contains_key(uuid) || row.callstate() != Some("ACTIVE") {
+            continue;
+        }
+        if let Some(event) = pickup_event(cmd, row).await {
+            info!(%uuid, "picking up a call we did not know");
+            let tx = spawn_call(shared, cmd, alias, uuid, None, None);
+            let _ = tx.send(CallMsg::Answer(Box::new(event))).await;
+        }
+    }
+}
+
+/// An answer event rebuilt from a channel row and its variables, for a
+/// call that was answered while we were not listening.
+async fn pickup_event(cmd: &Client, row: &esl::api::ChannelRow) -> Option<Event> {
+    let uuid = row.uuid()?;
+    let mut e = Event::new("CHANNEL_ANSWER").with_header("Unique-ID", uuid);
+    if let Some(d) = row.get("dest") {
+        e = e.with_header("Caller-Destination-Number", d);
+    }
+    if let Some(n) = row.get("cid_num") {
+        e = e.with_header("Caller-Caller-ID-Number", n);
+    }
+    for var in [
+        "cgr_reqtype",
+        "cgr_tenant",
+        "cgr_account",
+        "cgr_subject",
+        "cgr_destination",
+        "cgr_category",
+        "answer_epoch",
+    ] {
+        if let Ok(r) = cmd.api(&format!("uuid_getvar {uuid} {var}")).await {
+            let v = r.text().trim().to_string();
+            if !v.is_empty() && v != "_undef_" && !v.starts_with("-ERR") {
+                if var == "answer_epoch" {
+                    if let Ok(secs) = v.parse::<i64>() {
+                        e = e.with_header(
+                            "Caller-Channel-Answered-Time",
+                            (secs * 1_000_000).to_string(),
+                        );
+                    }
+                } else {
+                    e = e.with_header(format!("variable_{var}"), v);
+                }
+            }
+        }
+    }
+    Some(e)
+}
