@@ -119,6 +119,17 @@ impl RegistryBuilder {
         self
     }
 
+    /// Like [`sync`](Self::sync), for a method that appends its result's
+    /// JSON to `out` itself (a hand-written serializer on a hot path). On
+    /// error whatever it appended is discarded.
+    pub fn sync_json<F>(&mut self, names: &[&str], f: F) -> &mut Self
+    where
+        F: Fn(&AppState, Params<'_>, &mut Vec<u8>) -> Result<(), ApiError> + Send + Sync + 'static,
+    {
+        self.add(names, Handler::Sync(Arc::new(f)));
+        self
+    }
+
     /// A method doing blocking I/O (files, fsync); it runs on the blocking pool.
     pub fn blocking<F, R>(&mut self, names: &[&str], f: F) -> &mut Self
     where

@@ -1,3 +1,4 @@
 //! `Responder.*`: the 2012 rating and balance API.
 
+pub mod callcost_json;
 pub mod get_cost;
