@@ -276,3 +276,31 @@ fn account_methods_are_not_registered_until_wired() {
         }
     }
 }
+
+#[test]
+fn sigterm_answers_what_was_read_then_exits_cleanly() {
+    let server = Server::start(json!({}));
+    let mut c = server.client();
+    let mut batch = String::new();
+    for id in 0..300 {
+        batch.push_str(
+            &json!({"id": id, "method": "Responder.GetCost", "params": [seed_cd()]}).to_string(),
+        );
+    }
+    c.send_raw(batch.as_bytes());
+    // Wait until the server is answering, then stop it mid-stream.
+    assert_eq!(c.read_reply().unwrap()["id"], 0);
+    let addr = server.rpc;
+    assert!(server.stop().success());
+    // Every reply that arrived is whole and in order; then the connection ends.
+    let mut next = 1;
+    while let Some(reply) = c.read_reply() {
+        assert_eq!(reply["id"], next);
+        assert!(reply["error"].is_null());
+        next += 1;
+    }
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting"
+    );
+}

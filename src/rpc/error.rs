@@ -79,6 +79,35 @@ impl ApiError {
         ApiError::ServerError(message.to_string())
     }
 
+    /// The error whose text is `text` in CGRateS's words: `NOT_FOUND`,
+    /// `MANDATORY_IE_MISSING: [A B]`, `SERVER_ERROR: …`, … (anything else
+    /// is sent verbatim). Maps any error type whose `Display` already
+    /// speaks CGRateS (the rater's account errors) without knowing it.
+    pub fn from_words(text: impl std::fmt::Display) -> Self {
+        let text = text.to_string();
+        match text.as_str() {
+            "NOT_FOUND" => return ApiError::NotFound,
+            "DUPLICATE" => return ApiError::Duplicate,
+            "UNAUTHORIZED_DESTINATION" => return ApiError::UnauthorizedDestination,
+            "RATING_PLAN_NOT_FOUND" => return ApiError::RatingPlanNotFound,
+            "INSUFFICIENT_CREDIT" => return ApiError::InsufficientCredit,
+            "ACCOUNT_NOT_FOUND" => return ApiError::AccountNotFound,
+            _ => {}
+        }
+        if let Some(list) = text
+            .strip_prefix("MANDATORY_IE_MISSING: [")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            return ApiError::MandatoryIeMissing(
+                list.split_whitespace().map(String::from).collect(),
+            );
+        }
+        if let Some(message) = text.strip_prefix("SERVER_ERROR: ") {
+            return ApiError::ServerError(message.to_string());
+        }
+        ApiError::Other(text)
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             ApiError::NoService(_) | ApiError::NoMethod(_) | ApiError::IllFormed(_) => {
@@ -120,6 +149,20 @@ impl From<rater::RatingError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_words_round_trips() {
+        for e in [
+            ApiError::NotFound,
+            ApiError::InsufficientCredit,
+            ApiError::AccountNotFound,
+            ApiError::missing(&["Tenant", "Account"]),
+            ApiError::ServerError("disk full".into()),
+            ApiError::Other("SOMETHING_ELSE".into()),
+        ] {
+            assert_eq!(ApiError::from_words(&e), e);
+        }
+    }
 
     #[test]
     fn words_are_cgrates_and_go() {

@@ -27,6 +27,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+/// Answers are written once this many bytes are waiting, even in the
+/// middle of a batch.
+const FLUSH_BYTES: usize = 256 * 1024;
+
 /// What a listener needs besides the API.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -126,6 +130,14 @@ pub async fn connection(
                         api.answer(&req, &mut out).await;
                     }
                     start += len;
+                    // Bound the memory a burst of small requests with large
+                    // answers can take: write out as we go.
+                    if out.len() >= FLUSH_BYTES {
+                        if stream.write_all(&out).await.is_err() {
+                            return End::Io;
+                        }
+                        out.clear();
+                    }
                 }
                 Some(Err(e)) if e.is_eof() => break,
                 Some(Err(e)) => {

@@ -25,7 +25,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Parser)]
-#[command(name = "rpc-load", about = "Load driver and echo server for JSON-RPC over raw TCP")]
+#[command(
+    name = "rpc-load",
+    about = "Load driver and echo server for JSON-RPC over raw TCP"
+)]
 struct Args {
     /// Server to load.
     #[arg(long, default_value = "127.0.0.1:2001")]
@@ -236,7 +239,10 @@ async fn connection(
 /// parsing and socket work of a server with no method behind it.
 async fn echo_server(listen: SocketAddr) {
     let listener = TcpListener::bind(listen).await.expect("bind");
-    println!("rpc-load: echo server listening on {}", listener.local_addr().unwrap());
+    println!(
+        "rpc-load: echo server listening on {}",
+        listener.local_addr().unwrap()
+    );
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

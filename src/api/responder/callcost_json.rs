@@ -275,9 +275,9 @@ fn time(out: &mut Vec<u8>, t: DateTime<Utc>) {
     two(out, t.second());
     let nano = t.nanosecond();
     if nano != 0 {
-        let _ = if nano % 1_000_000 == 0 {
+        let _ = if nano.is_multiple_of(1_000_000) {
             write!(out, ".{:03}", nano / 1_000_000)
-        } else if nano % 1_000 == 0 {
+        } else if nano.is_multiple_of(1_000) {
             write!(out, ".{:06}", nano / 1_000)
         } else {
             write!(out, ".{nano:09}")
