@@ -1,0 +1,384 @@
+//! API commands (`api …`, `bgapi …`) with the texts of `mod_commands.c`,
+//! plus a few simulator-only `sim_*` commands.
+//!
+//! Each command runs under the core lock, so its effects (a hangup's events)
+//! are queued before the answer. Only `msleep` takes time, and it is what
+//! shows that `api` blocks its connection's events while it runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cause::{self, cause2str, str2cause};
+use crate::core::{parse_when, Core};
+use crate::events::{self, put};
+use crate::record::HangupBy;
+use crate::scenario::CallSpec;
+use crate::switch::Shared;
+
+/// `switch_separate_string(s, ' ', argv, max)`: at most `max` words, the
+/// last one keeping the rest of the line.
+fn separate(s: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start_matches(' ');
+    while !rest.is_empty() {
+        if out.len() + 1 == max {
+            out.push(rest);
+            break;
+        }
+        match rest.split_once(' ') {
+            Some((w, r)) => {
+                out.push(w);
+                rest = r.trim_start_matches(' ');
+            }
+            None => {
+                out.push(rest);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Runs `cmd` with `arg` (both as `api_exec` splits them) and fires the
+/// API event, as `switch_api_execute` does. Returns the output text.
+pub(crate) async fn execute(shared: &Arc<Shared>, cmd: &str, arg: Option<&str>) -> String {
+    let cmd = cmd.trim();
+    let arg = arg.map(str::trim).filter(|a| !a.is_empty());
+    let name = cmd.to_ascii_lowercase();
+    let out = match name.as_str() {
+        "msleep" => {
+            let ms: u64 = arg.and_then(|a| a.parse().ok()).unwrap_or(0);
+            shared.clock.sleep(Duration::from_millis(ms)).await;
+            "+OK".to_owned()
+        }
+        "sim_call" => sim_call(shared, arg),
+        _ => {
+            let mut core = shared.core();
+            run(&mut core, &name, arg).unwrap_or_else(|| format!("-ERR {cmd} Command not found!\n"))
+        }
+    };
+    let mut core = shared.core();
+    let at = core.clock.now();
+    let mut ev = core.base_event("API", at, events::SITE_API);
+    if !cmd.is_empty() {
+        put(&mut ev, "API-Command", cmd);
+    }
+    if let Some(a) = arg {
+        put(&mut ev, "API-Command-Argument", a);
+    }
+    core.fire(ev);
+    out
+}
+
+fn sim_call(shared: &Arc<Shared>, arg: Option<&str>) -> String {
+    let spec: CallSpec = match serde_json::from_str(arg.unwrap_or("{}")) {
+        Ok(s) => s,
+        Err(e) => return format!("-ERR {e}\n"),
+    };
+    match shared.place(spec) {
+        Ok(uuid) => format!("+OK {uuid}\n"),
+        Err(e) => format!("-ERR {e}\n"),
+    }
+}
+
+/// The synchronous commands; `None` for an unknown one.
+fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
+    let a = arg.unwrap_or("");
+    let out = match name {
+        "status" => status(core),
+        "version" => format!(
+            "FreeSWITCH Version {} ({})\n",
+            crate::VERSION,
+            crate::VERSION_HUMAN
+        ),
+        "hostname" => core.id.hostname.clone(),
+        "uuid_exists" => {
+            if arg.is_some_and(|u| core.exists(u)) {
+                "true".into()
+            } else {
+                "false".into()
+            }
+        }
+        "uuid_kill" => {
+            if a.is_empty() {
+                return Some("-USAGE: <uuid> [cause]\n".into());
+            }
+            let (uuid, kcause) = match a.split_once(' ') {
+                Some((u, c)) => (u, c),
+                None => (a, ""),
+            };
+            let cause = if kcause.is_empty() {
+                cause::NORMAL_CLEARING
+            } else {
+                str2cause(kcause)
+            };
+            if core.kill(
+                uuid,
+                cause,
+                HangupBy::UuidKill,
+                format!("uuid_kill {}", cause2str(cause)),
+            ) {
+                "+OK\n".into()
+            } else {
+                "-ERR No such channel!\n".into()
+            }
+        }
+        "sched_hangup" => {
+            let argv = separate(a, 4);
+            if argv.is_empty() || argv[0].is_empty() {
+                return Some("-USAGE: [+]<time> <uuid> [<cause>]\n".into());
+            }
+            let now = core.clock.now();
+            let (when, sec) = parse_when(argv[0], now);
+            let cause = argv
+                .get(2)
+                .map_or(cause::ALLOTTED_TIMEOUT, |c| str2cause(c));
+            let what = format!("sched_hangup {} {}", argv[0], cause2str(cause));
+            match argv.get(1) {
+                Some(uuid) if core.sched_hangup(uuid, when, sec, cause, what) => "+OK\n".into(),
+                _ => "-ERR No such channel!\n".into(),
+            }
+        }
+        "sched_del" => match arg {
+            None => "-ERR Invalid syntax\n".into(),
+            Some(what) => format!("+OK Deleted: {}\n", core.sched_del(what)),
+        },
+        "uuid_setvar" => {
+            let argv = separate(a, 3);
+            if !(argv.len() == 2 || argv.len() == 3) || argv[0].is_empty() {
+                return Some("-USAGE: <uuid> <var> [value]\n".into());
+            }
+            if core.setvar(argv[0], argv[1], argv.get(2).copied()) {
+                "+OK\n".into()
+            } else {
+                "-ERR No such channel!\n".into()
+            }
+        }
+        "uuid_setvar_multi" => {
+            let usage = "-USAGE: <uuid> <var>=<value>;<var>=<value>...\n";
+            let Some((uuid, vars)) = a.split_once(' ') else {
+                return Some(usage.into());
+            };
+            if !core.exists(uuid) {
+                return Some(format!("-ERR No such channel!\n{usage}"));
+            }
+            let mut out = String::new();
+            let mut set = 0;
+            for item in vars.split(';').filter(|s| !s.is_empty()).take(64) {
+                let (name, value) = match item.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (item, None),
+                };
+                if name.is_empty() {
+                    out.push_str("-ERR No variable specified\n");
+                } else {
+                    core.setvar(uuid, name, value);
+                    set += 1;
+                }
+            }
+            if set > 0 {
+                out.push_str("+OK\n");
+            } else {
+                out.push_str(usage);
+            }
+            out
+        }
+        "uuid_getvar" => {
+            let argv = separate(a, 4);
+            if argv.len() < 2 || argv[0].is_empty() {
+                return Some("-USAGE: <uuid> <var>\n".into());
+            }
+            match core.getvar(argv[0], argv[1]) {
+                None => "-ERR No such channel!\n".into(),
+                Some(None) => "_undef_".into(),
+                Some(Some(v)) => v,
+            }
+        }
+        "uuid_transfer" => {
+            let usage = "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n";
+            let argv = separate(a, 5);
+            if argv.len() < 2 || argv.len() > 5 {
+                return Some(usage.into());
+            }
+            if !core.exists(argv[0]) {
+                return Some("-ERR No such channel!\n".into());
+            }
+            let rest = if argv[1].starts_with('-') {
+                &argv[2..]
+            } else {
+                &argv[1..]
+            };
+            let Some(dest) = rest.first() else {
+                return Some("-ERR\n".into());
+            };
+            core.transfer_uuid(argv[0], dest, rest.get(1).copied(), rest.get(2).copied());
+            "+OK\n".into()
+        }
+        "uuid_broadcast" => {
+            let argv = separate(a, 4);
+            if argv.len() < 2 {
+                return Some("-USAGE: <uuid> <path> [aleg|bleg|holdb|both]\n".into());
+            }
+            let legs = argv.get(2).copied().unwrap_or("aleg");
+            if core.note(argv[0], format!("uuid_broadcast {} {legs}", argv[1])) {
+                "+OK Message sent\n".into()
+            } else {
+                "-ERR invalid uuid\n".into()
+            }
+        }
+        "uuid_answer" => {
+            if core.answer_uuid(a) {
+                "+OK\n".into()
+            } else {
+                "-ERR No such channel!\n".into()
+            }
+        }
+        "hupall" => {
+            let argv = separate(a, 11);
+            let cause = match argv.first() {
+                Some(c) => match str2cause(c) {
+                    0 => cause::MANAGER_REQUEST,
+                    n => n,
+                },
+                None => cause::MANAGER_REQUEST,
+            };
+            let mut pairs = Vec::new();
+            let mut i = 1;
+            while i + 1 < argv.len() {
+                if !argv[i].is_empty() && !argv[i + 1].is_empty() {
+                    pairs.push((argv[i].to_owned(), argv[i + 1].to_owned()));
+                }
+                i += 2;
+            }
+            core.hupall(cause, &pairs, &format!("hupall {}", cause2str(cause)));
+            match pairs.len() {
+                0 => format!("+OK hangup all channels with cause {}\n", cause2str(cause)),
+                1 => format!(
+                    "+OK hangup all channels matching [{}]=[{}] with cause: {}\n",
+                    argv[1],
+                    argv[2],
+                    cause2str(cause)
+                ),
+                _ => format!(
+                    "+OK hangup all channels matching [{}]=[{}]... with cause: {}\n",
+                    argv[1],
+                    argv[2],
+                    cause2str(cause)
+                ),
+            }
+        }
+        "show" => show(core, a),
+        "sim_records" => {
+            serde_json::to_string(&core.records()).unwrap_or_else(|e| format!("-ERR {e}")) + "\n"
+        }
+        "sim_record" => match core.record(a) {
+            Some(r) => serde_json::to_string(&r).unwrap_or_else(|e| format!("-ERR {e}")) + "\n",
+            None => "-ERR No such call\n".into(),
+        },
+        "sim_hangup" => {
+            if core.kill(
+                a,
+                cause::NORMAL_CLEARING,
+                HangupBy::Caller,
+                "sim_hangup".into(),
+            ) {
+                "+OK\n".into()
+            } else {
+                "-ERR No such channel!\n".into()
+            }
+        }
+        _ => return None,
+    };
+    Some(out)
+}
+
+fn status(core: &Core) -> String {
+    let up = events::uptime_text(core.clock.uptime());
+    let peak = core.peak();
+    format!(
+        "UP {up}\nFreeSWITCH (Version {}) is ready\n{} session(s) since startup\n{} session(s) - peak {peak}, last 5min {peak} \n0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n{} session(s) max\nmin idle cpu 0.00/99.00\nCurrent Stack Size/Max 240K/8192K\n",
+        crate::VERSION_HUMAN,
+        core.sessions_total(),
+        core.active_count(),
+        core.max_sessions,
+    )
+}
+
+const SHOW_USAGE: &str = "-USAGE: codec|endpoint|application|api|dialplan|file|timer|calls [count]|channels [count|like <match string>]|calls|detailed_calls|bridged_calls|detailed_bridged_calls|aliases|complete|chat|management|modules|nat_map|say|interfaces|interface_types|tasks|limits|status\n";
+
+/// `show channels [count] [as json]` (and `calls`, answered the same way).
+fn show(core: &Core, arg: &str) -> String {
+    let words: Vec<&str> = arg.split(' ').filter(|w| !w.is_empty()).collect();
+    let Some(what) = words.first().map(|w| w.to_ascii_lowercase()) else {
+        return SHOW_USAGE.into();
+    };
+    if what != "channels" && what != "calls" {
+        return SHOW_USAGE.into();
+    }
+    let count_only = words
+        .get(1)
+        .is_some_and(|w| w.eq_ignore_ascii_case("count"));
+    let format = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("as"))
+        .and_then(|i| words.get(i + 1))
+        .map(|f| f.to_ascii_lowercase());
+    let channels = core.channels_by_age();
+    if count_only {
+        return format!("\n{} total.\n", channels.len());
+    }
+    match format.as_deref() {
+        None | Some("delim") => {
+            let mut out = String::new();
+            for (i, ch) in channels.iter().enumerate() {
+                let row = ch.show_row(&core.id.hostname);
+                if i == 0 {
+                    let names: Vec<&str> = row.iter().map(|(k, _)| *k).collect();
+                    out.push_str(&names.join(","));
+                    out.push('\n');
+                }
+                let vals: Vec<&str> = row.iter().map(|(_, v)| v.as_str()).collect();
+                out.push_str(&vals.join(","));
+                out.push('\n');
+            }
+            out.push_str(&format!("\n{} total.\n", channels.len()));
+            out
+        }
+        Some("json") => {
+            if channels.is_empty() {
+                return "{\"row_count\": 0}\n".into();
+            }
+            // cJSON_PrintUnformatted, columns in table order.
+            let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            let rows: Vec<String> = channels
+                .iter()
+                .map(|ch| {
+                    let cols: Vec<String> = ch
+                        .show_row(&core.id.hostname)
+                        .iter()
+                        .map(|(k, v)| format!("{}:{}", q(k), q(v)))
+                        .collect();
+                    format!("{{{}}}", cols.join(","))
+                })
+                .collect();
+            format!(
+                "{{\"row_count\":{},\"rows\":[{}]}}",
+                channels.len(),
+                rows.join(",")
+            )
+        }
+        Some(other) => format!("-ERR Cannot find format {other}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separates_like_the_switch() {
+        assert_eq!(separate("a  b c d", 3), vec!["a", "b", "c d"]);
+        assert_eq!(separate("", 3), Vec::<&str>::new());
+        assert_eq!(separate("+60 u1", 4), vec!["+60", "u1"]);
+    }
+}

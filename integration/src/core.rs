@@ -1,0 +1,1027 @@
+//! The switch's state: channels, the scheduler, connected listeners, call
+//! records, and every transition of a call with the events it fires.
+//!
+//! One `Core` sits behind one mutex. A transition (a call answered, an API
+//! command, a timer firing) runs entirely under that lock: it changes the
+//! channel, builds its events and queues them for each listener that
+//! accepts them at that moment. So events of one call are delivered in the
+//! order they happened, `Event-Sequence` grows in delivery order, and an API
+//! command's effects are complete (events queued) before its reply is sent.
+//!
+//! Time does not pass inside a transition: every event of a hangup carries
+//! the same timestamp. Timers (ring, talk, abandon, scheduled hangups) are
+//! kept here as due times; one task per call sleeps until the earliest and
+//! calls [`Core::run_due`] (see `switch.rs`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use esl::Event;
+use tokio::sync::watch;
+
+use crate::cause::{self, cause2str, str2cause};
+use crate::channel::{
+    callstate_number, new_uuid, Channel, Phase, CS_DESTROY, CS_EXECUTE, CS_HANGUP, CS_REPORTING,
+    CS_ROUTING,
+};
+use crate::clock::{secs_to_us, SimClock, SimTime};
+use crate::events::{self, put, Fired, Identity, Site};
+use crate::listener::Listener;
+use crate::record::{CallRecord, HangupBy, LogEntry};
+use crate::scenario::CallSpec;
+
+/// A scheduler task (`switch_scheduler_add_task`): only hangups here.
+#[derive(Clone, Debug)]
+pub(crate) struct SchedTask {
+    /// The task's group: the channel uuid, as `switch_ivr_schedule_hangup` sets it.
+    pub group: String,
+    pub when: SimTime,
+    pub cause: u16,
+}
+
+/// What is due next for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// The channel is gone.
+    Gone,
+    /// Nothing is timed: wait to be notified.
+    Idle,
+    /// Something is due then.
+    At(SimTime),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Sched(u32),
+    CallerHangup,
+    Abandon,
+    Answer,
+}
+
+/// Where an application runs from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppOrigin {
+    SendMsg,
+    OnAnswer,
+}
+
+/// Optional parts of a channel event.
+#[derive(Default)]
+struct Extra<'a> {
+    /// `Hangup-Cause` before the channel data (CHANNEL_HANGUP_COMPLETE).
+    cause_first: bool,
+    /// CHANNEL_CALLSTATE: the previous call state.
+    callstate_from: Option<&'static str>,
+    /// CHANNEL_EXECUTE(_COMPLETE): application, data, response, uuid.
+    app: Option<(&'a str, &'a str, Option<&'a str>, &'a str)>,
+    /// Add the `variable_*` block.
+    vars: bool,
+}
+
+pub(crate) struct Core {
+    pub id: Identity,
+    pub clock: SimClock,
+    channels: HashMap<String, Channel>,
+    /// uuids placed but not yet created.
+    reserved: HashSet<String>,
+    records: HashMap<String, CallRecord>,
+    record_order: Vec<String>,
+    sched: BTreeMap<u32, SchedTask>,
+    next_task: u32,
+    listeners: Vec<Arc<Listener>>,
+    seq: u64,
+    sessions_total: u64,
+    peak: usize,
+    pub max_sessions: u32,
+    /// Counts ended calls; waiters watch it.
+    pub ended: watch::Sender<u64>,
+}
+
+impl Core {
+    pub(crate) fn new(id: Identity, clock: SimClock) -> Core {
+        Core {
+            id,
+            clock,
+            channels: HashMap::new(),
+            reserved: HashSet::new(),
+            records: HashMap::new(),
+            record_order: Vec::new(),
+            sched: BTreeMap::new(),
+            next_task: 1,
+            listeners: Vec::new(),
+            seq: 0,
+            sessions_total: 0,
+            peak: 0,
+            max_sessions: 1000,
+            ended: watch::Sender::new(0),
+        }
+    }
+
+    // ---- listeners and firing -------------------------------------------
+
+    pub(crate) fn add_listener(&mut self, l: Arc<Listener>) {
+        self.listeners.push(l);
+    }
+
+    pub(crate) fn remove_listener(&mut self, l: &Arc<Listener>) {
+        self.listeners.retain(|x| !Arc::ptr_eq(x, l));
+    }
+
+    pub(crate) fn listeners(&self) -> Vec<Arc<Listener>> {
+        self.listeners.clone()
+    }
+
+    /// True when some connection is subscribed to this event type (filters
+    /// aside): events nobody can receive are not built.
+    fn wanted(&self, name: &str) -> bool {
+        self.listeners.iter().any(|l| {
+            let s = l.sub();
+            s.events_on
+                && (if s.all {
+                    !s.nixed.contains(name)
+                } else {
+                    s.types.contains(name)
+                })
+        })
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// A new event with the delivery headers.
+    pub(crate) fn base_event(&mut self, name: &str, at: SimTime, site: Site) -> Event {
+        let seq = self.next_seq();
+        self.id.base(name, at, site, seq)
+    }
+
+    /// Queues `ev` for every listener that accepts it now.
+    pub(crate) fn fire(&mut self, ev: Event) {
+        let fired = Fired::new(ev);
+        self.listeners.retain(|l| l.offer(&fired));
+    }
+
+    fn chan_event(&mut self, ch: &Channel, name: &str, at: SimTime, site: Site, x: Extra<'_>) {
+        if !self.wanted(name) {
+            self.seq += 1;
+            return;
+        }
+        let mut ev = self.base_event(name, at, site);
+        if x.cause_first {
+            if let Some(c) = ch.hangup_cause {
+                put(&mut ev, "Hangup-Cause", cause2str(c));
+            }
+        }
+        if let Some(from) = x.callstate_from {
+            put(&mut ev, "Original-Channel-Call-State", from);
+            put(
+                &mut ev,
+                "Channel-Call-State-Number",
+                &callstate_number(ch.callstate).to_string(),
+            );
+        }
+        ch.basic_data(&mut ev);
+        if let Some((app, data, response, app_uuid)) = x.app {
+            put(&mut ev, "Application", app);
+            put(&mut ev, "Application-Data", data);
+            if let Some(r) = response {
+                put(&mut ev, "Application-Response", r);
+            }
+            put(&mut ev, "Application-UUID", app_uuid);
+        }
+        if x.vars {
+            ch.variables(&mut ev);
+        }
+        self.fire(ev);
+    }
+
+    fn with_vars(&mut self, ch: &Channel, name: &str, at: SimTime, site: Site) {
+        self.chan_event(
+            ch,
+            name,
+            at,
+            site,
+            Extra {
+                vars: true,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn set_state(&mut self, ch: &mut Channel, state: (&'static str, u8), at: SimTime) {
+        ch.state = state;
+        self.chan_event(
+            ch,
+            "CHANNEL_STATE",
+            at,
+            events::SITE_STATE,
+            Extra::default(),
+        );
+    }
+
+    fn set_callstate(&mut self, ch: &mut Channel, cs: &'static str, at: SimTime) {
+        let from = ch.callstate;
+        ch.callstate = cs;
+        self.chan_event(
+            ch,
+            "CHANNEL_CALLSTATE",
+            at,
+            events::SITE_CALLSTATE,
+            Extra {
+                callstate_from: Some(from),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Runs `f` on the channel taken out of the map (so `f` may use the
+    /// rest of the core freely); puts it back unless it was destroyed.
+    fn with_channel<R>(
+        &mut self,
+        uuid: &str,
+        f: impl FnOnce(&mut Core, &mut Channel) -> R,
+    ) -> Option<R> {
+        let mut ch = self.channels.remove(uuid)?;
+        let r = f(self, &mut ch);
+        if ch.state != CS_DESTROY {
+            self.channels.insert(ch.uuid.clone(), ch);
+        }
+        Some(r)
+    }
+
+    fn log(&mut self, uuid: &str, at: SimTime, what: String) {
+        if let Some(r) = self.records.get_mut(uuid) {
+            r.log.push(LogEntry { at, what });
+        }
+    }
+
+    // ---- calls ----------------------------------------------------------
+
+    /// Checks `spec` and claims its uuid (a fresh one when it has none).
+    pub(crate) fn reserve(&mut self, spec: &CallSpec) -> Result<String, String> {
+        spec.validate()?;
+        let uuid = spec.uuid.clone().unwrap_or_else(new_uuid);
+        if self.channels.contains_key(&uuid)
+            || self.records.contains_key(&uuid)
+            || !self.reserved.insert(uuid.clone())
+        {
+            return Err(format!("duplicate uuid {uuid}"));
+        }
+        Ok(uuid)
+    }
+
+    /// Creates a reserved call at `at`: CHANNEL_CREATE, and CHANNEL_PARK
+    /// when the spec parks. Returns the driver's wake-up handle.
+    pub(crate) fn create(
+        &mut self,
+        uuid: &str,
+        spec: CallSpec,
+        at: SimTime,
+    ) -> Arc<tokio::sync::Notify> {
+        self.reserved.remove(uuid);
+        self.sessions_total += 1;
+        let mut ch = Channel::new(uuid.to_owned(), spec, at, self.sessions_total);
+        let notify = ch.notify.clone();
+        self.records.insert(
+            uuid.to_owned(),
+            CallRecord {
+                uuid: uuid.to_owned(),
+                caller: ch.spec.caller.clone(),
+                destination: ch.spec.destination.clone(),
+                created_at: at,
+                parked: false,
+                transferred: false,
+                answered: false,
+                answered_at: None,
+                ended_at: None,
+                billsec: 0,
+                billusec: 0,
+                duration: 0,
+                hangup_cause: None,
+                hangup_by: None,
+                variables: Default::default(),
+                log: Vec::new(),
+            },
+        );
+        self.record_order.push(uuid.to_owned());
+        self.with_vars(&ch, "CHANNEL_CREATE", at, events::SITE_CREATE);
+        self.set_callstate(&mut ch, "RINGING", at);
+        self.set_state(&mut ch, CS_ROUTING, at);
+        self.set_state(&mut ch, CS_EXECUTE, at);
+        if ch.spec.park {
+            self.park(&mut ch, at);
+        }
+        self.channels.insert(uuid.to_owned(), ch);
+        self.peak = self.peak.max(self.channels.len());
+        notify
+    }
+
+    fn park(&mut self, ch: &mut Channel, at: SimTime) {
+        let app_uuid = new_uuid();
+        ch.vars.set("current_application", "park");
+        ch.vars.remove("current_application_data");
+        ch.last_app = Some(("park".into(), String::new()));
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE",
+            at,
+            events::SITE_EXECUTE,
+            Extra {
+                app: Some(("park", "", None, &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+        ch.parked = true;
+        if ch.answered.is_none() {
+            ch.phase = Phase::Parked;
+        }
+        self.with_vars(ch, "CHANNEL_PARK", at, events::SITE_PARK);
+        if let Some(r) = self.records.get_mut(&ch.uuid) {
+            r.parked = true;
+        }
+    }
+
+    fn unpark(&mut self, ch: &mut Channel, at: SimTime) {
+        if !ch.parked {
+            return;
+        }
+        ch.parked = false;
+        self.with_vars(ch, "CHANNEL_UNPARK", at, events::SITE_UNPARK);
+        let app_uuid = new_uuid();
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE_COMPLETE",
+            at,
+            events::SITE_EXECUTE_COMPLETE,
+            Extra {
+                app: Some(("park", "", Some("_none_"), &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+    }
+
+    /// The earliest thing due for this call.
+    fn next_action(&self, ch: &Channel) -> Option<(SimTime, Action)> {
+        let mut best: Option<(SimTime, Action)> = None;
+        let mut consider = |t: SimTime, a: Action| {
+            if best.is_none_or_later(t, a) {
+                best = Some((t, a));
+            }
+        };
+        if ch.answered.is_none() {
+            if let Some(a) = ch.spec.abandon {
+                consider(ch.created + secs_to_us(a), Action::Abandon);
+            }
+        }
+        match ch.phase {
+            Phase::Parked => {}
+            Phase::Ringing { since } => {
+                if let Some(r) = ch.spec.ring {
+                    consider(since + secs_to_us(r), Action::Answer);
+                }
+            }
+            Phase::Answered { at } => {
+                if let Some(t) = ch.spec.talk {
+                    consider(at + secs_to_us(t), Action::CallerHangup);
+                }
+            }
+        }
+        for id in &ch.sched {
+            if let Some(task) = self.sched.get(id) {
+                consider(task.when, Action::Sched(*id));
+            }
+        }
+        best
+    }
+
+    pub(crate) fn next_due(&self, uuid: &str) -> Due {
+        match self.channels.get(uuid) {
+            None => Due::Gone,
+            Some(ch) => match self.next_action(ch) {
+                None => Due::Idle,
+                Some((t, _)) => Due::At(t),
+            },
+        }
+    }
+
+    /// Applies, in time order, everything due for the call up to `upto`,
+    /// each stamped with its own due time.
+    pub(crate) fn run_due(&mut self, uuid: &str, upto: SimTime) {
+        loop {
+            let step = self.with_channel(uuid, |core, ch| {
+                let Some((t, action)) = core.next_action(ch).filter(|(t, _)| *t <= upto) else {
+                    return false;
+                };
+                match action {
+                    Action::Answer => core.answer(ch, t),
+                    Action::CallerHangup => {
+                        let cause = str2cause(&ch.spec.hangup_cause);
+                        core.hangup(ch, cause, HangupBy::Caller, t);
+                    }
+                    Action::Abandon => {
+                        core.hangup(ch, cause::ORIGINATOR_CANCEL, HangupBy::Abandon, t)
+                    }
+                    Action::Sched(id) => {
+                        ch.sched.retain(|x| *x != id);
+                        if let Some(task) = core.sched.remove(&id) {
+                            core.hangup(ch, task.cause, HangupBy::SchedHangup, t);
+                        }
+                    }
+                }
+                true
+            });
+            if step != Some(true) {
+                return;
+            }
+        }
+    }
+
+    fn answer(&mut self, ch: &mut Channel, at: SimTime) {
+        if ch.answered.is_some() || ch.hangup_cause.is_some() {
+            return;
+        }
+        ch.answered = Some(at);
+        ch.phase = Phase::Answered { at };
+        ch.vars.set("endpoint_disposition", "ANSWER");
+        if let Some(r) = self.records.get_mut(&ch.uuid) {
+            r.answered = true;
+            r.answered_at = Some(at);
+        }
+        self.with_vars(ch, "CHANNEL_ANSWER", at, events::SITE_ANSWER);
+        self.set_callstate(ch, "ACTIVE", at);
+        // execute_on_answer[_*]: applications the controller set before the answer.
+        let apps: Vec<(String, String)> = ch
+            .vars
+            .iter()
+            .filter(|(k, _)| *k == "execute_on_answer" || k.starts_with("execute_on_answer_"))
+            .flat_map(|(_, v)| parse_app_list(v))
+            .collect();
+        for (app, arg) in apps {
+            if ch.hangup_cause.is_some() {
+                break;
+            }
+            self.log(&ch.uuid, at, format!("execute_on_answer {app} {arg}"));
+            self.execute(ch, &app, &arg, AppOrigin::OnAnswer, at);
+        }
+        ch.notify.notify_one();
+    }
+
+    /// Hangs the channel up: CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE,
+    /// CHANNEL_DESTROY, and the record is closed.
+    fn hangup(&mut self, ch: &mut Channel, cause: u16, by: HangupBy, at: SimTime) {
+        if ch.hangup_cause.is_some() {
+            return;
+        }
+        ch.hangup_cause = Some(cause);
+        ch.hungup = Some(at);
+        let disposition = match by {
+            HangupBy::Caller => {
+                ch.vars.set("sip_term_status", "200");
+                ch.vars.set("proto_specific_hangup_cause", "sip:200");
+                ch.vars.set("sip_term_cause", &cause.to_string());
+                "recv_bye"
+            }
+            HangupBy::Abandon => {
+                ch.vars.set("sip_term_status", "487");
+                ch.vars.set("proto_specific_hangup_cause", "sip:487");
+                ch.vars.set("sip_term_cause", "487");
+                "recv_cancel"
+            }
+            _ if ch.answered.is_some() => "send_bye",
+            _ => "send_refuse",
+        };
+        ch.vars.set("sip_hangup_disposition", disposition);
+        ch.vars.set("hangup_cause", cause2str(cause));
+        ch.vars.set("hangup_cause_q850", &cause.to_string());
+        self.set_callstate(ch, "HANGUP", at);
+        ch.state = CS_HANGUP;
+        self.with_vars(ch, "CHANNEL_HANGUP", at, events::SITE_HANGUP);
+        self.unpark(ch, at);
+        self.set_state(ch, CS_HANGUP, at);
+        ch.set_timestamps();
+        self.set_state(ch, CS_REPORTING, at);
+        self.chan_event(
+            ch,
+            "CHANNEL_HANGUP_COMPLETE",
+            at,
+            events::SITE_HANGUP_COMPLETE,
+            Extra {
+                cause_first: true,
+                vars: true,
+                ..Default::default()
+            },
+        );
+        ch.state = CS_DESTROY;
+        self.with_vars(ch, "CHANNEL_DESTROY", at, events::SITE_DESTROY);
+        self.set_callstate(ch, "DOWN", at);
+        self.set_state(ch, CS_DESTROY, at);
+        if let Some(r) = self.records.get_mut(&ch.uuid) {
+            let num = |k: &str| ch.vars.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+            r.ended_at = Some(at);
+            r.billsec = num("billsec");
+            r.billusec = num("billusec");
+            r.duration = num("duration");
+            r.hangup_cause = Some(cause2str(cause).to_owned());
+            r.hangup_by = Some(by);
+            r.destination = ch.profile.destination.clone();
+            r.variables = ch.vars.clone();
+        }
+        // Tasks already due have run; the rest stay until their time (sched_del counts them).
+        self.sched.retain(|_, t| t.when > at);
+        ch.notify.notify_one();
+        self.ended.send_modify(|n| *n += 1);
+    }
+
+    /// `switch_ivr_session_transfer`: a new caller profile for `dest`, out
+    /// of park, and back to ringing if not answered yet.
+    fn transfer(
+        &mut self,
+        ch: &mut Channel,
+        dest: &str,
+        dialplan: Option<&str>,
+        context: Option<&str>,
+        at: SimTime,
+    ) {
+        let p = &mut ch.profile;
+        let dialplan = dialplan.unwrap_or(&p.dialplan).to_owned();
+        let context = context.unwrap_or(&p.context).to_owned();
+        let source = format!(
+            "{}:{}:bl_xfer:{dest}/{context}/{dialplan}",
+            at.div_euclid(1_000_000),
+            new_uuid()
+        );
+        p.rdnis = Some(std::mem::replace(&mut p.destination, dest.to_owned()));
+        p.dialplan = dialplan;
+        p.context = context;
+        p.index += 1;
+        p.created = at;
+        p.transferred = at;
+        p.transfer_source = Some(source.clone());
+        ch.vars.set("transfer_history", &source);
+        ch.vars.set("transfer_source", &source);
+        self.unpark(ch, at);
+        self.set_state(ch, CS_ROUTING, at);
+        self.set_state(ch, CS_EXECUTE, at);
+        if ch.answered.is_none() {
+            ch.phase = Phase::Ringing { since: at };
+        }
+        if let Some(r) = self.records.get_mut(&ch.uuid) {
+            r.transferred = true;
+            r.destination = dest.to_owned();
+        }
+        ch.notify.notify_one();
+    }
+
+    /// Runs a dialplan application on the channel (sendmsg `execute`,
+    /// `execute_on_answer`): CHANNEL_EXECUTE, its effect, CHANNEL_EXECUTE_COMPLETE.
+    fn execute(&mut self, ch: &mut Channel, app: &str, arg: &str, origin: AppOrigin, at: SimTime) {
+        let app_uuid = new_uuid();
+        ch.vars.set("current_application", app);
+        if arg.is_empty() {
+            ch.vars.remove("current_application_data");
+        } else {
+            ch.vars.set("current_application_data", arg);
+        }
+        ch.last_app = Some((app.to_owned(), arg.to_owned()));
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE",
+            at,
+            events::SITE_EXECUTE,
+            Extra {
+                app: Some((app, arg, None, &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+        let mut words = arg.split(' ').filter(|w| !w.is_empty());
+        match app.to_ascii_lowercase().as_str() {
+            "hangup" => {
+                let by = match origin {
+                    AppOrigin::SendMsg => HangupBy::SendMsg,
+                    AppOrigin::OnAnswer => HangupBy::Application,
+                };
+                self.hangup(ch, str2cause(arg), by, at);
+                return;
+            }
+            "sched_hangup" => {
+                if let Some(time) = words.next() {
+                    let cause = words.next().map_or(cause::ALLOTTED_TIMEOUT, str2cause);
+                    let (when, sec) = parse_when(time, at);
+                    if sec == 0 {
+                        self.hangup(ch, cause, HangupBy::SchedHangup, at);
+                        return;
+                    }
+                    self.schedule_hangup(ch, when, cause);
+                }
+            }
+            "set" | "export" => {
+                if let Some((k, v)) = arg.split_once('=') {
+                    if v.is_empty() {
+                        ch.vars.remove(k);
+                    } else {
+                        ch.vars.set(k, v);
+                    }
+                }
+            }
+            "unset" => {
+                ch.vars.remove(arg.trim());
+            }
+            "answer" => self.answer(ch, at),
+            "park" if !ch.parked => {
+                self.park(ch, at);
+                return;
+            }
+            "transfer" => {
+                if let Some(dest) = words.next() {
+                    let dp = words.next().map(str::to_owned);
+                    let cx = words.next().map(str::to_owned);
+                    self.transfer(ch, dest, dp.as_deref(), cx.as_deref(), at);
+                }
+            }
+            _ => {}
+        }
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE_COMPLETE",
+            at,
+            events::SITE_EXECUTE_COMPLETE,
+            Extra {
+                app: Some((app, arg, Some("_none_"), &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn schedule_hangup(&mut self, ch: &mut Channel, when: SimTime, cause: u16) -> u32 {
+        let id = self.next_task;
+        self.next_task += 1;
+        self.sched.insert(
+            id,
+            SchedTask {
+                group: ch.uuid.clone(),
+                when,
+                cause,
+            },
+        );
+        ch.sched.push(id);
+        ch.notify.notify_one();
+        id
+    }
+
+    // ---- operations the API and the library use ---------------------------
+
+    pub(crate) fn exists(&self, uuid: &str) -> bool {
+        self.channels.contains_key(uuid)
+    }
+
+    /// `uuid_kill`, `hupall`, a programmatic caller hangup.
+    pub(crate) fn kill(&mut self, uuid: &str, cause: u16, by: HangupBy, what: String) -> bool {
+        let at = self.clock.now();
+        self.log(uuid, at, what);
+        self.with_channel(uuid, |core, ch| core.hangup(ch, cause, by, at))
+            .is_some()
+    }
+
+    /// `sched_hangup`: false when there is no such channel.
+    pub(crate) fn sched_hangup(
+        &mut self,
+        uuid: &str,
+        when: SimTime,
+        sec: i64,
+        cause: u16,
+        what: String,
+    ) -> bool {
+        let at = self.clock.now();
+        self.log(uuid, at, what);
+        self.with_channel(uuid, |core, ch| {
+            if sec == 0 {
+                core.hangup(ch, cause, HangupBy::SchedHangup, at);
+            } else {
+                core.schedule_hangup(ch, when, cause);
+            }
+        })
+        .is_some()
+    }
+
+    /// `sched_del`: by task id (digits) or group (a channel uuid); how many
+    /// went. Tasks whose time has passed have already run.
+    pub(crate) fn sched_del(&mut self, what: &str) -> u32 {
+        let now = self.clock.now();
+        self.sched.retain(|_, t| t.when > now);
+        let ids: Vec<u32> = if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
+            what.parse::<u32>()
+                .ok()
+                .filter(|id| *id > 0 && self.sched.contains_key(id))
+                .into_iter()
+                .collect()
+        } else {
+            self.sched
+                .iter()
+                .filter(|(_, t)| t.group == what)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in &ids {
+            if let Some(task) = self.sched.remove(id) {
+                if let Some(ch) = self.channels.get_mut(&task.group) {
+                    ch.sched.retain(|x| x != id);
+                    ch.notify.notify_one();
+                }
+                self.log(&task.group, now, format!("sched_del task {id}"));
+            }
+        }
+        ids.len() as u32
+    }
+
+    pub(crate) fn setvar(&mut self, uuid: &str, name: &str, value: Option<&str>) -> bool {
+        let at = self.clock.now();
+        let ok = match self.channels.get_mut(uuid) {
+            Some(ch) => {
+                match value {
+                    Some(v) if !v.is_empty() => ch.vars.set(name, v),
+                    _ => {
+                        ch.vars.remove(name);
+                    }
+                }
+                true
+            }
+            None => false,
+        };
+        if ok {
+            self.log(
+                uuid,
+                at,
+                format!("uuid_setvar {name} {}", value.unwrap_or("")),
+            );
+        }
+        ok
+    }
+
+    pub(crate) fn getvar(&self, uuid: &str, name: &str) -> Option<Option<String>> {
+        self.channels
+            .get(uuid)
+            .map(|ch| ch.vars.get(name).map(str::to_owned))
+    }
+
+    pub(crate) fn transfer_uuid(
+        &mut self,
+        uuid: &str,
+        dest: &str,
+        dialplan: Option<&str>,
+        context: Option<&str>,
+    ) -> bool {
+        let at = self.clock.now();
+        self.log(uuid, at, format!("uuid_transfer {dest}"));
+        self.with_channel(uuid, |core, ch| {
+            core.transfer(ch, dest, dialplan, context, at)
+        })
+        .is_some()
+    }
+
+    pub(crate) fn answer_uuid(&mut self, uuid: &str) -> bool {
+        let at = self.clock.now();
+        self.log(uuid, at, "uuid_answer".into());
+        self.with_channel(uuid, |core, ch| core.answer(ch, at))
+            .is_some()
+    }
+
+    /// Notes something done to a channel (`uuid_broadcast`…); false when absent.
+    pub(crate) fn note(&mut self, uuid: &str, what: String) -> bool {
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
+        let at = self.clock.now();
+        self.log(uuid, at, what);
+        true
+    }
+
+    /// `sendmsg`: `call-command: execute` runs an application, `hangup`
+    /// hangs up. False when there is no such channel.
+    pub(crate) fn sendmsg(&mut self, uuid: &str, cmd: &esl::Command) -> bool {
+        let at = self.clock.now();
+        let call_command = cmd
+            .header("call-command")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let app = cmd.header("execute-app-name").unwrap_or("").to_owned();
+        let arg = cmd
+            .header("execute-app-arg")
+            .map(str::to_owned)
+            .or_else(|| cmd.body().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .unwrap_or_default();
+        let cause = cmd.header("hangup-cause").unwrap_or("").to_owned();
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
+        self.log(
+            uuid,
+            at,
+            match call_command.as_str() {
+                "execute" => format!("sendmsg execute {app} {arg}"),
+                "hangup" => format!("sendmsg hangup {cause}"),
+                other => format!("sendmsg {other}"),
+            },
+        );
+        self.with_channel(uuid, |core, ch| match call_command.as_str() {
+            "execute" if !app.is_empty() => core.execute(ch, &app, &arg, AppOrigin::SendMsg, at),
+            "hangup" => core.hangup(ch, str2cause(&cause), HangupBy::SendMsg, at),
+            _ => {}
+        });
+        true
+    }
+
+    /// `hupall`: every channel (or those whose variable matches each given
+    /// pair); how many.
+    pub(crate) fn hupall(
+        &mut self,
+        cause: u16,
+        matching: &[(String, String)],
+        what: &str,
+    ) -> usize {
+        let mut uuids: Vec<(SimTime, String)> = self
+            .channels
+            .values()
+            .filter(|ch| {
+                matching
+                    .iter()
+                    .all(|(k, v)| ch.vars.get(k).is_some_and(|x| x == v))
+            })
+            .map(|ch| (ch.created, ch.uuid.clone()))
+            .collect();
+        uuids.sort();
+        for (_, uuid) in &uuids {
+            self.kill(uuid, cause, HangupBy::Hupall, what.to_owned());
+        }
+        uuids.len()
+    }
+
+    /// Channels oldest first.
+    pub(crate) fn channels_by_age(&self) -> Vec<&Channel> {
+        let mut v: Vec<&Channel> = self.channels.values().collect();
+        v.sort_by(|a, b| (a.created, &a.uuid).cmp(&(b.created, &b.uuid)));
+        v
+    }
+
+    pub(crate) fn active_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    pub(crate) fn pending_count(&self) -> usize {
+        self.reserved.len()
+    }
+
+    pub(crate) fn sessions_total(&self) -> u64 {
+        self.sessions_total
+    }
+
+    pub(crate) fn peak(&self) -> usize {
+        self.peak
+    }
+
+    pub(crate) fn record(&self, uuid: &str) -> Option<CallRecord> {
+        let mut r = self.records.get(uuid)?.clone();
+        if let Some(ch) = self.channels.get(uuid) {
+            r.variables = ch.vars.clone();
+            r.destination = ch.profile.destination.clone();
+        }
+        Some(r)
+    }
+
+    pub(crate) fn records(&self) -> Vec<CallRecord> {
+        self.record_order
+            .iter()
+            .filter_map(|u| self.record(u))
+            .collect()
+    }
+
+    /// HEARTBEAT.
+    pub(crate) fn heartbeat(&mut self, at: SimTime) {
+        if !self.wanted("HEARTBEAT") {
+            self.seq += 1;
+            return;
+        }
+        let uptime = std::time::Duration::from_micros((at - self.clock.start()).max(0) as u64);
+        let mut ev = self.base_event("HEARTBEAT", at, events::SITE_HEARTBEAT);
+        put(&mut ev, "Event-Info", "System Ready");
+        put(&mut ev, "Up-Time", &events::uptime_text(uptime));
+        put(&mut ev, "FreeSWITCH-Version", crate::VERSION);
+        put(&mut ev, "Uptime-msec", &(uptime.as_millis()).to_string());
+        put(&mut ev, "Session-Count", &self.channels.len().to_string());
+        put(&mut ev, "Max-Sessions", &self.max_sessions.to_string());
+        put(&mut ev, "Session-Per-Sec", "30");
+        put(&mut ev, "Session-Per-Sec-Last", "0");
+        put(&mut ev, "Session-Per-Sec-Max", "0");
+        put(&mut ev, "Session-Per-Sec-FiveMin", "0");
+        put(
+            &mut ev,
+            "Session-Since-Startup",
+            &self.sessions_total.to_string(),
+        );
+        put(&mut ev, "Session-Peak-Max", &self.peak.to_string());
+        put(&mut ev, "Session-Peak-FiveMin", &self.peak.to_string());
+        put(&mut ev, "Idle-CPU", "99.000000");
+        self.fire(ev);
+    }
+}
+
+/// `[+]N` of sched_hangup: the due time and the `sec` the switch tests for
+/// zero (`atol(argv[0] + 1)`, whatever the first character).
+pub(crate) fn parse_when(arg: &str, now: SimTime) -> (SimTime, i64) {
+    let atol = |s: &str| -> i64 {
+        let s = s.trim_start();
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let n: i64 = digits
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0);
+        if neg {
+            -n
+        } else {
+            n
+        }
+    };
+    let sec = atol(arg.get(1..).unwrap_or(""));
+    let when = if arg.starts_with('+') {
+        now + sec * 1_000_000
+    } else {
+        atol(arg) * 1_000_000
+    };
+    (when, sec)
+}
+
+/// `app arg` or `app::arg`, or `ARRAY::app arg|:app arg`.
+fn parse_app_list(value: &str) -> Vec<(String, String)> {
+    let items: Vec<&str> = match value.strip_prefix("ARRAY::") {
+        Some(rest) => rest.split("|:").collect(),
+        None => vec![value],
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let item = item.trim();
+            if item.is_empty() {
+                return None;
+            }
+            let (app, arg) = match (item.find(' '), item.find("::")) {
+                (Some(s), Some(c)) if c < s => (&item[..c], &item[c + 2..]),
+                (None, Some(c)) => (&item[..c], &item[c + 2..]),
+                (Some(s), _) => (&item[..s], &item[s + 1..]),
+                (None, None) => (item, ""),
+            };
+            Some((app.to_owned(), arg.trim().to_owned()))
+        })
+        .collect()
+}
+
+trait Earlier {
+    fn is_none_or_later(&self, t: SimTime, a: Action) -> bool;
+}
+
+impl Earlier for Option<(SimTime, Action)> {
+    fn is_none_or_later(&self, t: SimTime, a: Action) -> bool {
+        match self {
+            None => true,
+            Some(best) => (t, a) < *best,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when() {
+        assert_eq!(parse_when("+60", 1_000_000), (61_000_000, 60));
+        assert_eq!(parse_when("+0", 5), (5, 0));
+        assert_eq!(
+            parse_when("1700000000", 5),
+            (1_700_000_000_000_000, 700000000)
+        );
+    }
+
+    #[test]
+    fn app_lists() {
+        assert_eq!(
+            parse_app_list("sched_hangup +120 alloted_timeout"),
+            vec![("sched_hangup".into(), "+120 alloted_timeout".into())]
+        );
+        assert_eq!(
+            parse_app_list("ARRAY::set::a=1|:hangup"),
+            vec![
+                ("set".into(), "a=1".into()),
+                ("hangup".into(), String::new())
+            ]
+        );
+    }
+}
