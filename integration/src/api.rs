@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cause::{self, cause2str, str2cause};
-use crate::core::{parse_when, Core};
+use crate::core::Core;
 use crate::events::{self, put};
 use crate::record::HangupBy;
 use crate::scenario::CallSpec;
@@ -128,14 +128,12 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
             if argv.is_empty() || argv[0].is_empty() {
                 return Some("-USAGE: [+]<time> <uuid> [<cause>]\n".into());
             }
-            let now = core.clock.now();
-            let (when, sec) = parse_when(argv[0], now);
             let cause = argv
                 .get(2)
                 .map_or(cause::ALLOTTED_TIMEOUT, |c| str2cause(c));
             let what = format!("sched_hangup {} {}", argv[0], cause2str(cause));
             match argv.get(1) {
-                Some(uuid) if core.sched_hangup(uuid, when, sec, cause, what) => "+OK\n".into(),
+                Some(uuid) if core.sched_hangup(uuid, argv[0], cause, what) => "+OK\n".into(),
                 _ => "-ERR No such channel!\n".into(),
             }
         }

@@ -691,12 +691,12 @@ impl Core {
     pub(crate) fn sched_hangup(
         &mut self,
         uuid: &str,
-        when: SimTime,
-        sec: i64,
+        time: &str,
         cause: u16,
         what: String,
     ) -> bool {
         let at = self.clock.now();
+        let (when, sec) = parse_when(time, at);
         self.log(uuid, at, what);
         self.with_channel(uuid, |core, ch| {
             if sec == 0 {
