@@ -305,7 +305,8 @@ pub struct LoadSpec {
     /// or from now for [`crate::FakeSwitch::start_load`]).
     pub at: f64,
     /// Every call is this template with `{n}` (1, 2, …) substituted in its
-    /// text fields; its own `at` is ignored.
+    /// text fields; its own `at` is ignored. The default: parked calls from
+    /// `1{n}` to 1002 that give up after 60 s if nothing transfers them.
     pub template: CallSpec,
 }
 
@@ -317,6 +318,7 @@ impl Default for LoadSpec {
             at: 0.0,
             template: CallSpec {
                 caller: "1{n}".to_owned(),
+                abandon: Some(60.0),
                 ..CallSpec::default()
             },
         }

@@ -108,7 +108,8 @@ impl Shared {
     ) -> Result<String, SimError> {
         let uuid = self.core().reserve(&spec).map_err(SimError::InvalidCall)?;
         if start <= self.clock.now() {
-            self.create(&uuid, spec, self.clock.now());
+            // Stamped at its planned time, so scenario offsets stay exact.
+            self.create(&uuid, spec, start);
         } else {
             let shared = self.clone();
             let id = uuid.clone();
