@@ -22,3 +22,4 @@ echo "started at $TOLLGATE_TEST_PG_URL"
 
 echo "== tests"
 cargo test --workspace
+echo "== third-party ESL client"; integration/check-third-party.sh
