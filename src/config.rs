@@ -171,6 +171,25 @@ impl Default for Store {
 }
 
 impl Store {
+    /// The node's own data folder (session journal): the embedded store's
+    /// path, or `data` with PostgreSQL.
+    pub fn data_dir(&self) -> PathBuf {
+        match self {
+            Store::Embedded { path } => path.clone(),
+            Store::Postgres { .. } => default_store_path(),
+        }
+    }
+
+    /// The account store this names.
+    pub fn account_store(&self) -> rater::store::StoreConfig {
+        match self {
+            Store::Embedded { path } => rater::store::StoreConfig::Embedded {
+                path: path.join("accounts"),
+            },
+            Store::Postgres { url } => rater::store::StoreConfig::Postgres { url: url.clone() },
+        }
+    }
+
     /// The folder where tariff-plan records are kept durably. Embedded
     /// stores use `<path>/stordb`; until the PostgreSQL store is wired,
     /// a PostgreSQL configuration keeps them in `data/stordb`.
@@ -203,6 +222,38 @@ pub struct Sessions {
     #[serde(deserialize_with = "non_negative_duration")]
     pub min_call_duration: TimeDelta,
     pub max_session_time: MaxSessionTime,
+    /// Announce a low balance once when the money left drops below a threshold.
+    pub low_balance_warning: Option<LowBalanceWarning>,
+    /// What a rater or store failure does to a call in progress.
+    pub on_rater_error: OnRaterError,
+    /// Leave refused calls to the dialplan (it reads `cgr_notify`) instead of killing them.
+    pub reject_in_dialplan: bool,
+    /// Simulated seconds per real second; only for tests against a sped-up simulated switch.
+    #[serde(deserialize_with = "positive_f64")]
+    pub clock_speed: f64,
+}
+
+/// `sessions.low_balance_warning`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LowBalanceWarning {
+    /// Money below which the announcement plays.
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub threshold: rust_decimal::Decimal,
+    /// File played with `uuid_broadcast <uuid> playback::<file> aleg`.
+    #[serde(deserialize_with = "non_empty")]
+    pub file: String,
+}
+
+/// `sessions.on_rater_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRaterError {
+    /// Hang the call up (no free minutes).
+    #[default]
+    Hangup,
+    /// Let it go on; the switch's own hangup timer still bounds it.
+    Continue,
 }
 
 impl Default for Sessions {
@@ -212,6 +263,10 @@ impl Default for Sessions {
             max_call_duration: TimeDelta::hours(3),
             min_call_duration: TimeDelta::zero(),
             max_session_time: MaxSessionTime::StepDown,
+            low_balance_warning: None,
+            on_rater_error: OnRaterError::Hangup,
+            reject_in_dialplan: false,
+            clock_speed: 1.0,
         }
     }
 }
@@ -418,6 +473,17 @@ fn positive_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D:
     positive_duration(d)?
         .to_std()
         .map_err(serde::de::Error::custom)
+}
+
+fn positive_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{v} must be a positive number"
+        )))
+    }
 }
 
 fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {

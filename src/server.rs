@@ -3,8 +3,8 @@
 //!
 //! Shutdown (SIGINT or SIGTERM): the listeners stop accepting; each
 //! connection answers the requests it already read and closes; once every
-//! connection is done, [`AppState::shutdown_flush_store`] flushes the
-//! stores; then the process exits.
+//! connection is done, [`AppState::shutdown`] releases the
+//! calls and flushes the stores; then the process exits.
 
 use crate::api;
 use crate::config::Config;
@@ -51,9 +51,7 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, Server
 /// Loads the state, binds the listeners and starts serving.
 pub async fn start(config: Config) -> Result<Running, ServerError> {
     let listen = config.listen.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::open(config))
-        .await
-        .expect("start-up task")?;
+    let state = AppState::open(config).await?;
     let api = Arc::new(Api::new(Arc::new(state), api::registry()));
     let limits = Limits {
         idle_timeout: listen.idle_timeout,
@@ -91,10 +89,10 @@ impl Running {
         self.shutdown.token.cancel();
         self.shutdown.tracker.close();
         self.shutdown.tracker.wait().await;
-        let state = self.api.state.clone();
-        tokio::task::spawn_blocking(move || state.shutdown_flush_store())
+        self.api
+            .state
+            .shutdown()
             .await
-            .map_err(|e| ServerError::Shutdown(e.to_string()))?
             .map_err(ServerError::Shutdown)?;
         tracing::info!("stopped");
         Ok(())

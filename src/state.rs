@@ -1,5 +1,5 @@
-//! The engine state every method reads: the configuration, the live tariff
-//! plan, StorDb, and (later) the account store.
+//! The engine state every method reads: the configuration, the engine (live
+//! tariff plan and account store), StorDb and the session controller.
 //!
 //! The live plan sits in an `ArcSwap`: a request takes a snapshot with one
 //! atomic load and rates against it to the end, while a reload compiles a
@@ -8,10 +8,14 @@
 
 use crate::api::descriptor::Defaults;
 use crate::config::Config;
+use crate::config::{MaxSessionTime, OnRaterError};
 use crate::stordb::{StorDb, StorDbError};
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::Guard;
+use rater::account::{AccountError, MaxSessionMethod};
+use rater::engine::Engine;
 use rater::loader::{compile, TariffPlanData};
 use rater::{LoadError, TariffPlan};
+use sessions::{Controller, RaterErrorPolicy, SessionsConfig, SwitchConfig};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,21 @@ pub enum StartError {
     TariffPlan { path: String, error: LoadError },
     #[error(transparent)]
     StorDb(#[from] StorDbError),
+    #[error("store: {0}")]
+    Store(AccountError),
+    #[error(transparent)]
+    Sessions(#[from] sessions::journal::JournalError),
+}
+
+/// Why a tariff plan was not put in force.
+#[derive(Debug, Error)]
+pub enum PlanError {
+    /// The plan is wrong; nothing changed.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// The plan is in force but an account it provisions could not be created.
+    #[error("{0}")]
+    Accounts(#[from] AccountError),
 }
 
 /// Shared by every connection and method, behind an `Arc`.
@@ -31,31 +50,110 @@ pub struct AppState {
     pub config: Config,
     /// Request defaults from `general`.
     pub defaults: Defaults,
-    tariff: ArcSwap<TariffPlan>,
+    /// The live tariff plan and the account store.
+    pub engine: Arc<Engine>,
     /// Tariff-plan records of the TP API, durable.
     pub stordb: StorDb,
+    /// The prepaid call controller, when switches are configured.
+    pub sessions: Option<Controller>,
     /// Serializes plan loads so that they swap in the order they finish.
     load_lock: Mutex<()>,
     loads: AtomicU64,
 }
 
+/// The session controller's settings from the config.
+pub fn sessions_config(config: &Config) -> SessionsConfig {
+    let s = &config.sessions;
+    let std = |d: chrono::TimeDelta| d.to_std().unwrap_or_default();
+    SessionsConfig {
+        debit_interval: std(s.debit_interval),
+        max_call_duration: std(s.max_call_duration),
+        min_call_duration: std(s.min_call_duration),
+        max_session_method: max_session_method(config),
+        default_tenant: config.general.default_tenant.clone(),
+        default_category: config.general.default_category.clone(),
+        default_request_type: config.general.default_request_type.clone(),
+        low_balance_warning: s
+            .low_balance_warning
+            .as_ref()
+            .map(|w| sessions::LowBalanceWarning {
+                threshold: w.threshold,
+                file: w.file.clone(),
+            }),
+        on_rater_error: match s.on_rater_error {
+            OnRaterError::Hangup => RaterErrorPolicy::Hangup,
+            OnRaterError::Continue => RaterErrorPolicy::Continue,
+        },
+        reject_in_dialplan: s.reject_in_dialplan,
+        clock_speed: s.clock_speed,
+        switches: config
+            .freeswitch
+            .iter()
+            .map(|f| SwitchConfig {
+                address: f.address.clone(),
+                password: f.password.clone(),
+                alias: f.alias.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn max_session_method(config: &Config) -> MaxSessionMethod {
+    match config.sessions.max_session_time {
+        MaxSessionTime::StepDown => MaxSessionMethod::StepDown,
+        MaxSessionTime::Exact => MaxSessionMethod::Exact,
+    }
+}
+
 impl AppState {
-    /// Loads the start-up tariff plan and opens the stores.
-    pub fn open(config: Config) -> Result<AppState, StartError> {
+    /// Loads the start-up tariff plan, opens the stores, provisions the
+    /// plan's new accounts and starts the session controller.
+    pub async fn open(config: Config) -> Result<AppState, StartError> {
         let tz = config.general.timezone;
-        let plan = match &config.tariffplan {
-            Some(dir) => rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
-                path: dir.display().to_string(),
-                error,
-            })?,
-            None => TariffPlan::empty(tz),
+        let dir = config.tariffplan.clone();
+        let stordb_dir = config.store.stordb_dir();
+        let (plan, stordb) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            let plan = match &dir {
+                Some(dir) => {
+                    rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
+                        path: dir.display().to_string(),
+                        error,
+                    })?
+                }
+                None => TariffPlan::empty(tz),
+            };
+            Ok((plan, StorDb::open(&stordb_dir)?))
+        })
+        .await
+        .expect("start-up task")?;
+        let store = rater::store::open(&config.store.account_store())
+            .await
+            .map_err(StartError::Store)?;
+        let engine = Arc::new(Engine::new(
+            TariffPlan::empty(tz),
+            store,
+            max_session_method(&config),
+        ));
+        let created = engine.install_plan(plan).await.map_err(StartError::Store)?;
+        if created > 0 {
+            tracing::info!(created, "accounts provisioned from the tariff plan");
+        }
+        let sessions = if config.freeswitch.is_empty() {
+            None
+        } else {
+            let journal = config.store.data_dir().join("sessions.journal");
+            Some(Controller::start(
+                engine.clone(),
+                sessions_config(&config),
+                &journal,
+            )?)
         };
-        let stordb = StorDb::open(&config.store.stordb_dir())?;
         Ok(AppState {
             defaults: Defaults::from_config(&config),
             config,
-            tariff: ArcSwap::from_pointee(plan),
+            engine,
             stordb,
+            sessions,
             load_lock: Mutex::new(()),
             loads: AtomicU64::new(0),
         })
@@ -64,30 +162,29 @@ impl AppState {
     /// The live tariff plan: a cheap snapshot that stays valid however long
     /// it is held, even across a reload.
     pub fn tariff(&self) -> Guard<Arc<TariffPlan>> {
-        self.tariff.load()
+        self.engine.plan_guard()
     }
 
-    /// Compiles `data` completely, then swaps it in. Blocking (CPU-heavy
-    /// for large plans): call it from the blocking pool.
-    pub fn load_plan_data(&self, data: TariffPlanData) -> Result<(), LoadError> {
+    /// Compiles `data` completely, then puts it in force. Blocking: call it
+    /// from the blocking pool of the server's runtime.
+    pub fn load_plan_data(&self, data: TariffPlanData) -> Result<(), PlanError> {
         let _serial = self.load_lock.lock().unwrap_or_else(|p| p.into_inner());
         let plan = compile(data, self.config.general.timezone)?;
-        self.swap(plan);
-        Ok(())
+        self.install(plan)
     }
 
-    /// Loads a CGRateS tariff-plan folder, then swaps it in. Blocking.
-    pub fn load_plan_folder(&self, dir: &Path) -> Result<(), LoadError> {
+    /// Loads a CGRateS tariff-plan folder, then puts it in force. Blocking.
+    pub fn load_plan_folder(&self, dir: &Path) -> Result<(), PlanError> {
         let _serial = self.load_lock.lock().unwrap_or_else(|p| p.into_inner());
         let plan = rater::load_folder(dir, self.config.general.timezone)?;
-        self.swap(plan);
-        Ok(())
+        self.install(plan)
     }
 
-    fn swap(&self, plan: TariffPlan) {
-        self.tariff.store(Arc::new(plan));
+    fn install(&self, plan: TariffPlan) -> Result<(), PlanError> {
+        let created = tokio::runtime::Handle::current().block_on(self.engine.install_plan(plan))?;
         self.loads.fetch_add(1, Ordering::Relaxed);
-        tracing::info!("tariff plan swapped in");
+        tracing::info!(created, "tariff plan swapped in");
+        Ok(())
     }
 
     /// Tariff plans swapped in since start-up.
@@ -97,12 +194,18 @@ impl AppState {
 
     /// THE SHUTDOWN HOOK. The server calls it exactly once, after the
     /// listeners stopped accepting and every in-flight request was answered,
-    /// just before the process exits. Flush and close stores here (the
-    /// account store belongs here when it is wired). Blocking.
-    pub fn shutdown_flush_store(&self) -> Result<(), String> {
+    /// just before the process exits: the session controller lets go of the
+    /// calls (they stay up, limited by the switch), then the stores flush.
+    pub async fn shutdown(&self) -> Result<(), String> {
+        if let Some(sessions) = &self.sessions {
+            sessions.shutdown().await;
+        }
         self.stordb
             .flush()
             .map_err(|e| format!("flushing stordb: {e}"))?;
-        Ok(())
+        self.engine
+            .flush()
+            .await
+            .map_err(|e| format!("flushing the account store: {e}"))
     }
 }

@@ -45,6 +45,32 @@ pub struct CallCost {
 }
 
 impl CallCost {
+    /// The cost of nothing: no timespans, zero.
+    pub fn empty(cd: &crate::CallDescriptor) -> Self {
+        CallCost {
+            category: cd.category.clone(),
+            tenant: cd.tenant.clone(),
+            subject: cd.rating_subject().to_string(),
+            account: if cd.account.is_empty() {
+                cd.subject.clone()
+            } else {
+                cd.account.clone()
+            },
+            destination: cd.destination.clone(),
+            tor: if cd.tor.is_empty() {
+                "*voice".into()
+            } else {
+                cd.tor.clone()
+            },
+            cost: Decimal::ZERO,
+            connect_fee: Decimal::ZERO,
+            rated_usage: TimeDelta::zero(),
+            timespans: vec![],
+            unrounded_cost: Decimal::ZERO,
+            max_cost_reached_at: None,
+        }
+    }
+
     /// Total rated duration.
     pub fn duration(&self) -> TimeDelta {
         self.rated_usage

@@ -108,12 +108,14 @@ impl CallActor {
         loop {
             let tick = self.next_debit;
             let next = tokio::select! {
+                // Boxed: a parked call's task then holds only a pointer to the
+                // (large) handler state, keeping memory per call small.
                 msg = rx.recv() => match msg {
-                    Some(msg) => self.handle(msg).await,
+                    Some(msg) => Box::pin(self.handle(msg)).await,
                     None => Next::Done,
                 },
                 _ = async { tokio::time::sleep_until(tick.unwrap_or_else(Instant::now)).await }, if tick.is_some() => {
-                    self.debit_tick().await;
+                    Box::pin(self.debit_tick()).await;
                     Next::Continue
                 }
             };
@@ -154,6 +156,22 @@ impl CallActor {
         );
         cd.account = info.account.clone();
         cd
+    }
+
+    /// A session just authorized for `max_usage` seconds.
+    fn new_record(&self, info: CallInfo, max_usage: u64) -> SessionRecord {
+        SessionRecord {
+            info,
+            origin_host: self.alias.clone(),
+            phase: Phase::Authorized,
+            max_usage,
+            answer_time: None,
+            debited_ns: 0,
+            loop_index: 0,
+            charges: vec![],
+            cost_debited: Decimal::ZERO,
+            warned_low_balance: false,
+        }
     }
 
     fn origin(&self) -> Origin {
@@ -250,18 +268,7 @@ impl CallActor {
             Err(Refusal(reason)) => return self.refuse(&reason).await,
         };
         debug!(?info, "parked");
-        self.rec = Some(SessionRecord {
-            info: info.clone(),
-            origin_host: self.alias.clone(),
-            phase: Phase::Authorized,
-            max_usage: 0,
-            answer_time: None,
-            debited_ns: 0,
-            loop_index: 0,
-            charges: vec![],
-            cost_debited: Decimal::ZERO,
-            warned_low_balance: false,
-        });
+        self.rec = Some(self.new_record(info.clone(), 0));
         if !info.request_type.authorizes() {
             self.transfer_back().await;
             if info.request_type == RequestType::None {
@@ -336,18 +343,7 @@ impl CallActor {
                     Err(reason) => return self.refuse(&reason).await,
                 }
             }
-            self.rec = Some(SessionRecord {
-                info,
-                origin_host: self.alias.clone(),
-                phase: Phase::Authorized,
-                max_usage,
-                answer_time: None,
-                debited_ns: 0,
-                loop_index: 0,
-                charges: vec![],
-                cost_debited: Decimal::ZERO,
-                warned_low_balance: false,
-            });
+            self.rec = Some(self.new_record(info, max_usage));
         }
         let Some(rec) = &mut self.rec else {
             return Next::Done;

@@ -30,7 +30,7 @@ pub struct CdrFilter {
 pub struct Controller {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Controller {
@@ -50,7 +50,7 @@ impl Controller {
             calls: DashMap::new(),
         });
         let (shutdown, rx) = watch::channel(false);
-        let tasks = shared
+        let tasks: Vec<_> = shared
             .cfg
             .switches
             .iter()
@@ -59,7 +59,7 @@ impl Controller {
         Ok(Controller {
             shared,
             shutdown,
-            tasks,
+            tasks: std::sync::Mutex::new(tasks),
         })
     }
 
@@ -104,9 +104,10 @@ impl Controller {
     }
 
     /// Stops following the switches without touching any call.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
             let _ = task.await;
         }
         let calls: Vec<_> = self.shared.calls.iter().map(|c| c.tx.clone()).collect();

@@ -9,8 +9,10 @@
 //! [`ApiError`](crate::rpc::ApiError).
 
 pub mod apier;
+pub mod apiers;
 pub mod descriptor;
 pub mod responder;
+pub mod sessions;
 
 use crate::rpc::{Registry, RegistryBuilder};
 
@@ -21,6 +23,12 @@ pub const APIER_SERVICES: [&str; 2] = ["ApierV1", "APIerSv1"];
 pub fn registry() -> Registry {
     let mut r = RegistryBuilder::new();
     responder::get_cost::register(&mut r);
+    responder::debit::register(&mut r);
+    responder::max_session_time::register(&mut r);
+    responder::budget::register(&mut r);
+    apiers::balances::register(&mut r);
+    apiers::accounts::register(&mut r);
+    sessions::register(&mut r);
     apier::tp_destination::register(&mut r);
     apier::tp_timing::register(&mut r);
     apier::tp_rate::register(&mut r);

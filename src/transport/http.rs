@@ -62,7 +62,8 @@ pub fn router(api: Arc<Api>) -> Router {
     let mut router = Router::new()
         .route("/jsonrpc", post(jsonrpc))
         .route("/health", get(health))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/sessions", get(active_sessions));
     for (path, method) in ENDPOINTS {
         router = router.route(
             path,
@@ -257,12 +258,32 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
     json(StatusCode::OK, body.to_string())
 }
 
+/// `GET /sessions`: the live calls (as `SessionSv1.GetActiveSessions`).
+async fn active_sessions(State(api): State<Arc<Api>>) -> Response {
+    let list = api
+        .state
+        .sessions
+        .as_ref()
+        .map(|s| s.active_sessions())
+        .unwrap_or_default();
+    match serde_json::to_value(list) {
+        Ok(v) => json(StatusCode::OK, v.to_string()),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_body(&format!("SERVER_ERROR: {e}")),
+        ),
+    }
+}
+
 async fn metrics(State(api): State<Arc<Api>>) -> Response {
     let mut text = api.metrics.render(api.registry.stats());
     text.push_str(&format!(
         "# HELP tollgate_tariffplan_loads_total Tariff plans swapped in since start.\n# TYPE tollgate_tariffplan_loads_total counter\ntollgate_tariffplan_loads_total {}\n",
         api.state.plan_loads()
     ));
+    if let Some(sessions) = &api.state.sessions {
+        text.push_str(&sessions.metrics().render());
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -45,6 +45,7 @@ pub fn test_config(dir: &Path, overrides: &Value) -> Value {
         "listen": {"rpc_json": "127.0.0.1:0", "http": "127.0.0.1:0"},
         "tariffplan": sample_plan(),
         "store": {"type": "embedded", "path": dir.join("data")},
+        "freeswitch": [],
     });
     merge(&mut config, overrides);
     config

@@ -73,6 +73,17 @@ pub fn debit(
     cd: &CallDescriptor,
     discount: Decimal,
 ) -> Result<CallDebit, AccountError> {
+    if account.disabled {
+        return Err(AccountError::AccountDisabled);
+    }
+    // Nothing used, nothing to rate: CGRateS answers a zero-usage debit
+    // with an empty cost, whatever the destination.
+    if cd.duration().is_zero() {
+        return Ok(CallDebit {
+            cost: CallCost::empty(cd),
+            debited: Debited::default(),
+        });
+    }
     let mut cost = plan.get_cost(cd)?;
     apply_discount(&mut cost, discount);
     let rerate = rerate_for(plan, cd);

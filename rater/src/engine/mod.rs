@@ -43,6 +43,11 @@ impl Engine {
         self.plan.load_full()
     }
 
+    /// The plan in force, without touching its reference count (hot paths).
+    pub fn plan_guard(&self) -> arc_swap::Guard<Arc<TariffPlan>> {
+        self.plan.load()
+    }
+
     pub fn store(&self) -> &Arc<dyn AccountStore> {
         &self.store
     }

@@ -31,6 +31,13 @@ fn loader_error(e: rater::LoadError) -> ApiError {
     ApiError::Invalid(e.to_string())
 }
 
+fn plan_error(e: crate::state::PlanError) -> ApiError {
+    match e {
+        crate::state::PlanError::Load(e) => loader_error(e),
+        crate::state::PlanError::Accounts(e) => ApiError::from_words(e),
+    }
+}
+
 fn from_stordb(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
     let obj = params.obj("AttrLoadTpFromStorDb")?;
     obj.require(&["TPid"])?;
@@ -41,7 +48,7 @@ fn from_stordb(state: &AppState, params: Params<'_>) -> Result<&'static str, Api
         rater::loader::compile(data, state.config.general.timezone).map_err(loader_error)?;
         return Ok("OK");
     }
-    state.load_plan_data(data).map_err(loader_error)?;
+    state.load_plan_data(data).map_err(plan_error)?;
     Ok("OK")
 }
 
@@ -59,6 +66,6 @@ fn from_folder(state: &AppState, params: Params<'_>) -> Result<&'static str, Api
         rater::load_folder(&dir, state.config.general.timezone).map_err(loader_error)?;
         return Ok("OK");
     }
-    state.load_plan_folder(&dir).map_err(loader_error)?;
+    state.load_plan_folder(&dir).map_err(plan_error)?;
     Ok("OK")
 }

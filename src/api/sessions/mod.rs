@@ -1,0 +1,40 @@
+//! The session controller over the API: `SessionSv1.GetActiveSessions`
+//! (the live calls) and `CDRsV1.GetCDRs` (call records: `Tenants`,
+//! `Accounts`, `OriginIDs`, `Offset`, `Limit`). Without configured switches
+//! both answer empty lists.
+
+use crate::rpc::{ApiError, RegistryBuilder};
+use sessions::CdrFilter;
+
+pub fn register(r: &mut RegistryBuilder) {
+    r.sync(&["SessionSv1.GetActiveSessions"], |state, _params| {
+        Ok(state
+            .sessions
+            .as_ref()
+            .map(|s| s.active_sessions())
+            .unwrap_or_default())
+    });
+    r.sync(
+        &["CDRsV1.GetCDRs", "CdrsV1.GetCDRs", "APIerSv2.GetCDRs"],
+        |state, params| {
+            let filter = if params.raw().get().trim() == "null" {
+                CdrFilter::default()
+            } else {
+                let obj = params.obj("RPCCDRsFilter")?;
+                CdrFilter {
+                    tenants: obj.strings("Tenants")?,
+                    accounts: obj.strings("Accounts")?,
+                    origin_ids: obj.strings("OriginIDs")?,
+                    offset: obj.i64("Offset")?.unwrap_or(0).max(0) as usize,
+                    limit: obj.i64("Limit")?.filter(|l| *l > 0).map(|l| l as usize),
+                }
+            };
+            let cdrs = state
+                .sessions
+                .as_ref()
+                .map(|s| s.cdrs(&filter))
+                .unwrap_or_default();
+            Ok::<_, ApiError>(cdrs)
+        },
+    );
+}
