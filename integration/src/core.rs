@@ -892,11 +892,16 @@ impl Core {
         Some(r)
     }
 
+    /// Every record by creation time (a late-woken start task may create
+    /// a call after one planned later; its time is still the planned one).
     pub(crate) fn records(&self) -> Vec<CallRecord> {
-        self.record_order
+        let mut v: Vec<CallRecord> = self
+            .record_order
             .iter()
             .filter_map(|u| self.record(u))
-            .collect()
+            .collect();
+        v.sort_by_key(|r| r.created_at);
+        v
     }
 
     /// HEARTBEAT.

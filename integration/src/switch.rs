@@ -339,7 +339,7 @@ impl FakeSwitch {
         self.shared.core().record(uuid)
     }
 
-    /// Every call's record, in creation order.
+    /// Every call's record, by creation time.
     pub fn records(&self) -> Vec<CallRecord> {
         self.shared.core().records()
     }

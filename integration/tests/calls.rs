@@ -85,8 +85,12 @@ async fn parked_call_transferred_answered_and_hung_up_by_the_caller() {
         num(&done, "Caller-Channel-Hangup-Time") - answered_at,
         30_000_000
     );
-    let duration = num(&done, "variable_duration");
-    assert!((32..=43).contains(&duration), "duration {duration}");
+    assert_eq!(
+        num(&done, "variable_duration"),
+        num(&done, "Caller-Channel-Hangup-Time") / 1_000_000
+            - num(&done, "Caller-Channel-Created-Time") / 1_000_000
+    );
+    assert!(num(&done, "variable_duration") >= 32);
     assert_eq!(done.variable("cgr_reqtype"), Some("*prepaid"));
     assert_eq!(done.variable("sip_hangup_disposition"), Some("recv_bye"));
 
@@ -106,7 +110,10 @@ async fn a_call_that_does_not_park_goes_from_create_to_answer() {
         .place_call(prepaid("1001").park(false).ring(1.0).talk(5.0))
         .unwrap();
     let create = next_event(&mut rx, "CHANNEL_CREATE", &uuid).await;
-    let next = drain(&mut rx, Duration::from_millis(300)).await;
+    let mut next = Vec::new();
+    while next.last().and_then(|e: &esl::Event| e.event_name()) != Some("CHANNEL_HANGUP_COMPLETE") {
+        next.push(next_any(&mut rx).await);
+    }
     let names: Vec<_> = next.iter().filter_map(|e| e.event_name()).collect();
     assert_eq!(
         names,
@@ -152,7 +159,7 @@ async fn uuid_kill_refuses_a_parked_call() {
 /// a second.
 #[tokio::test]
 async fn sched_hangup_cuts_a_ten_minute_call() {
-    let sw = switch(600.0).await;
+    let sw = switch(100.0).await;
     let (client, mut rx) = subscribed(sw.addr(), CALL_EVENTS).await;
     let uuid = sw
         .place_call(prepaid("1001").park(false).ring(0.5).talk(600.0))
@@ -167,7 +174,7 @@ async fn sched_hangup_cuts_a_ten_minute_call() {
     let rec = sw.record(&uuid).unwrap();
     assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup));
     // Exactly 120 simulated seconds after the command reached the switch;
-    // the round trip before it took a little simulated time at speed 600.
+    // the round trip before it took a little simulated time at speed 100.
     let set_at = rec
         .log
         .iter()
@@ -176,7 +183,7 @@ async fn sched_hangup_cuts_a_ten_minute_call() {
         .at;
     assert_eq!(rec.ended_at.unwrap() - set_at, 120_000_000);
     let billsec = num(&done, "variable_billsec");
-    assert!((120..=130).contains(&billsec), "billsec {billsec}");
+    assert!((120..=180).contains(&billsec), "billsec {billsec}");
 }
 
 #[tokio::test]
@@ -242,14 +249,15 @@ async fn execute_on_answer_sched_hangup() {
 
 #[tokio::test]
 async fn sched_del_removes_every_task_of_the_call() {
-    let sw = switch(100.0).await;
+    // Slow enough that the tasks cannot fire before sched_del arrives.
+    let sw = switch(20.0).await;
     let (client, mut rx) = subscribed(sw.addr(), CALL_EVENTS).await;
     let uuid = sw
         .place_call(prepaid("1001").park(false).ring(0.0).talk(20.0))
         .unwrap();
     next_event(&mut rx, "CHANNEL_ANSWER", &uuid).await;
-    client.sched_hangup(&uuid, 5, None).await.unwrap();
-    client.sched_hangup(&uuid, 8, None).await.unwrap();
+    client.sched_hangup(&uuid, 10, None).await.unwrap();
+    client.sched_hangup(&uuid, 15, None).await.unwrap();
     assert_eq!(client.sched_del(&uuid).await.unwrap(), 2);
     assert_eq!(client.sched_del(&uuid).await.unwrap(), 0);
     let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use common::*;
 use esl::{Event, Frame, FrameCodec};
-use integration::{CallSpec, FakeSwitch, SwitchConfig};
+use integration::{CallSpec, FakeSwitch, Scenario, ScenarioStart, SwitchConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
@@ -185,9 +185,36 @@ struct Capture {
 /// CGRateS variables of the fsock capture) is transferred, answered and
 /// hung up by its caller, with a bgapi and heartbeats on the way.
 async fn capture() -> Capture {
+    let spec = CallSpec {
+        caller_name: Some("Anna Müller".into()),
+        ..CallSpec::new("4986517174963", "4986517174964")
+    }
+    .var("cgr_reqtype", "prepaid")
+    .var("cgr_tor", "call")
+    .var("cgr_cstmid", "cgrates.org")
+    .var("cgr_account", "4986517174963")
+    .var("cgr_subject", "4986517174963")
+    .var("cgr_destination", "4986517174964")
+    .var("cgr_notify", "+AUTH_OK")
+    .ring(1.0)
+    .talk(2.0);
+    let (uuid, gone) = (
+        "303c0f9f-4b32-4b9b-9f77-df0ca215bbe7",
+        "303c0f9f-4b32-4b9b-9f77-df0ca215bbe8",
+    );
+    // The calls start once the connection below has subscribed.
     let sw = FakeSwitch::start(SwitchConfig {
         speed: 100.0,
         heartbeat: Duration::from_secs(1),
+        scenario: Scenario {
+            start: ScenarioStart::OnFirstSubscription,
+            calls: vec![
+                spec.clone().uuid(uuid),
+                // Like the captured fsock call: the caller gives up while parked.
+                spec.uuid(gone).abandon(1.0),
+            ],
+            load: None,
+        },
         ..Default::default()
     })
     .await
@@ -202,45 +229,22 @@ async fn capture() -> Capture {
     wr.write_all(b"auth ClueCon\n\nevent plain ALL\n\nbgapi uuid_exists nope\nJob-UUID: 86b51ad6-ebb9-4bca-8a41-f28986dde3e4\n\n")
         .await
         .unwrap();
-    // Let the subscription land before the call starts.
-    while sw.connections() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let spec = CallSpec {
-        caller_name: Some("Anna Müller".into()),
-        ..CallSpec::new("4986517174963", "4986517174964")
-    }
-    .var("cgr_reqtype", "prepaid")
-    .var("cgr_tor", "call")
-    .var("cgr_cstmid", "cgrates.org")
-    .var("cgr_account", "4986517174963")
-    .var("cgr_subject", "4986517174963")
-    .var("cgr_destination", "4986517174964")
-    .var("cgr_notify", "+AUTH_OK")
-    .ring(1.0)
-    .talk(2.0);
-    let uuid = sw.place_call(spec.clone()).unwrap();
-    // Like the captured fsock call: the caller gives up while parked.
-    let gone = sw
-        .place_call(CallSpec {
-            uuid: None,
-            ..spec.abandon(1.0)
-        })
-        .unwrap();
+    sw.wait_record(uuid, WAIT, |r| r.parked)
+        .await
+        .expect("parked");
     let (control, _events) = client(sw.addr()).await;
     control
-        .uuid_transfer(&uuid, "4986517174964", None, None)
+        .uuid_transfer(uuid, "4986517174964", None, None)
         .await
         .unwrap();
-    sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
-    sw.wait_for_end(&gone, WAIT).await.expect("call ends");
+    sw.wait_for_end(uuid, WAIT).await.expect("call ends");
+    sw.wait_for_end(gone, WAIT).await.expect("call ends");
     tokio::time::sleep(Duration::from_millis(50)).await;
     wr.write_all(b"exit\n\n").await.unwrap();
     let bytes = reader.await.unwrap();
     Capture {
         frames: frames(&bytes),
-        uuids: [uuid, gone],
+        uuids: [uuid.to_owned(), gone.to_owned()],
     }
 }
 

@@ -225,8 +225,8 @@ async fn api_holds_the_connections_events() {
     let sw = switch(10.0).await;
     let mut raw = Raw::authed(sw.addr()).await;
     raw.command("event plain CHANNEL_CREATE").await;
-    raw.send("api msleep 3000\n\n").await; // 300 ms real
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    raw.send("api msleep 10000\n\n").await; // 1 s real
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let uuid = sw.place_call(CallSpec::new("1001", "1002")).unwrap();
     let first = raw.msg().await;
     assert!(

@@ -156,6 +156,20 @@ pub async fn next_event(rx: &mut mpsc::Receiver<ClientEvent>, name: &str, uuid: 
     }
 }
 
+/// The next event, whatever it is.
+pub async fn next_any(rx: &mut mpsc::Receiver<ClientEvent>) -> Event {
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let ClientEvent::Event(e) = ev {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await;
+    found.ok().flatten().expect("an event")
+}
+
 /// Every event received within `d` (real time).
 pub async fn drain(rx: &mut mpsc::Receiver<ClientEvent>, d: Duration) -> Vec<Event> {
     let mut out = Vec::new();
