@@ -681,6 +681,9 @@ impl Core {
 
     /// `uuid_kill`, `hupall`, a programmatic caller hangup.
     pub(crate) fn kill(&mut self, uuid: &str, cause: u16, by: HangupBy, what: String) -> bool {
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
         let at = self.clock.now();
         self.log(uuid, at, what);
         self.with_channel(uuid, |core, ch| core.hangup(ch, cause, by, at))
@@ -695,6 +698,9 @@ impl Core {
         cause: u16,
         what: String,
     ) -> bool {
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
         let at = self.clock.now();
         let (when, sec) = parse_when(time, at);
         self.log(uuid, at, what);
@@ -775,6 +781,9 @@ impl Core {
         dialplan: Option<&str>,
         context: Option<&str>,
     ) -> bool {
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
         let at = self.clock.now();
         self.log(uuid, at, format!("uuid_transfer {dest}"));
         self.with_channel(uuid, |core, ch| {
@@ -784,6 +793,9 @@ impl Core {
     }
 
     pub(crate) fn answer_uuid(&mut self, uuid: &str) -> bool {
+        if !self.channels.contains_key(uuid) {
+            return false;
+        }
         let at = self.clock.now();
         self.log(uuid, at, "uuid_answer".into());
         self.with_channel(uuid, |core, ch| core.answer(ch, at))

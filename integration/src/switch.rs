@@ -422,14 +422,18 @@ impl FakeSwitch {
         }
     }
 
-    /// The caller hangs up now (NORMAL_CLEARING, recorded as `caller`).
+    /// The caller hangs up now: a BYE (NORMAL_CLEARING, recorded as
+    /// `caller`) once answered, a CANCEL before (ORIGINATOR_CANCEL, recorded
+    /// as `abandon`). False when the call is not up.
     pub fn hangup_caller(&self, uuid: &str) -> bool {
-        self.shared.core().kill(
-            uuid,
-            str2cause("NORMAL_CLEARING"),
-            HangupBy::Caller,
-            "caller hangs up".into(),
-        )
+        let mut core = self.shared.core();
+        let answered = core.record(uuid).is_some_and(|r| r.answered);
+        let (cause, by) = if answered {
+            (str2cause("NORMAL_CLEARING"), HangupBy::Caller)
+        } else {
+            (str2cause("ORIGINATOR_CANCEL"), HangupBy::Abandon)
+        };
+        core.kill(uuid, cause, by, "caller hangs up".into())
     }
 
     /// Event Socket connections open now.

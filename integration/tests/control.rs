@@ -231,6 +231,12 @@ async fn hangup_caller_and_wait_record() {
     let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();
     assert_eq!(rec.hangup_by, Some(HangupBy::Caller));
     assert!(sw.active_calls().is_empty());
+    assert!(!sw.hangup_caller(&uuid));
+    let ringing = sw.place_call(CallSpec::new("1", "2")).unwrap();
+    assert!(sw.hangup_caller(&ringing));
+    let rec = sw.record(&ringing).unwrap();
+    assert_eq!(rec.hangup_by, Some(HangupBy::Abandon));
+    assert_eq!(rec.hangup_cause.as_deref(), Some("ORIGINATOR_CANCEL"));
     assert!(sw.place_call(CallSpec::new("1", "2").uuid(&uuid)).is_err());
     assert!(sw.place_call(CallSpec::new("1", "2").talk(-1.0)).is_err());
 }
