@@ -529,8 +529,11 @@ impl Core {
             r.destination = ch.profile.destination.clone();
             r.variables = ch.vars.clone();
         }
-        // Tasks already due have run; the rest stay until their time (sched_del counts them).
-        self.sched.retain(|_, t| t.when > at);
+        // This call's tasks already due have run; the rest stay until their
+        // time (sched_del counts them). Other calls' tasks are theirs to run,
+        // even when their timers fire late on a loaded machine.
+        let uuid = ch.uuid.clone();
+        self.sched.retain(|_, t| t.group != uuid || t.when > at);
         ch.notify.notify_one();
         self.ended.send_modify(|n| *n += 1);
     }
@@ -708,27 +711,29 @@ impl Core {
             if sec == 0 {
                 core.hangup(ch, cause, HangupBy::SchedHangup, at);
             } else {
-                core.schedule_hangup(ch, when, cause);
+                // A time already past runs at once, as the switch's scheduler does.
+                core.schedule_hangup(ch, when.max(at), cause);
             }
         })
         .is_some()
     }
 
     /// `sched_del`: by task id (digits) or group (a channel uuid); how many
-    /// went. Tasks whose time has passed have already run.
+    /// went. Tasks whose time has passed have already run on the switch;
+    /// here a channel's timer may still be about to fire one (the simulated
+    /// clock runs fast), so those are left to fire, never silently dropped.
     pub(crate) fn sched_del(&mut self, what: &str) -> u32 {
         let now = self.clock.now();
-        self.sched.retain(|_, t| t.when > now);
         let ids: Vec<u32> = if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
             what.parse::<u32>()
                 .ok()
-                .filter(|id| *id > 0 && self.sched.contains_key(id))
+                .filter(|id| *id > 0 && self.sched.get(id).is_some_and(|t| t.when > now))
                 .into_iter()
                 .collect()
         } else {
             self.sched
                 .iter()
-                .filter(|(_, t)| t.group == what)
+                .filter(|(_, t)| t.group == what && t.when > now)
                 .map(|(id, _)| *id)
                 .collect()
         };

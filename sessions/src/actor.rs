@@ -189,6 +189,13 @@ impl CallActor {
         }
     }
 
+    /// A raw API command whose answer must be `+OK`.
+    async fn api_ok(&self, command: &str) -> Result<(), ApiError> {
+        let reply = self.cmd.api(command).await?;
+        let text = reply.text();
+        esl::api::check_reply(&text).map(|_| ())
+    }
+
     /// Logs a failed switch command unless the call is simply gone.
     fn check(&self, what: &str, result: Result<(), ApiError>) {
         match result {
@@ -465,18 +472,30 @@ impl CallActor {
                 }
             }
         }
-        let left = limit.saturating_sub(self.elapsed());
-        let secs = left.as_secs();
         if exhausted {
             info!(paid_until = ?paid_until, "credit exhausted; cutting the call when it runs out");
         }
         let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
         self.check("sched_del", r);
-        let r = self
-            .cmd
-            .sched_hangup(&self.uuid, secs, Some("ALLOTTED_TIMEOUT"))
-            .await;
-        self.check("sched_hangup", r);
+        match answer_time {
+            // An absolute deadline in the switch's own time: command latency
+            // cannot stretch the call (sched_hangup without `+` is an epoch).
+            Some(at) => {
+                let deadline = at + delta(limit);
+                let epoch = (deadline.timestamp_millis() + 500).div_euclid(1000);
+                let command = format!("sched_hangup {epoch} {} ALLOTTED_TIMEOUT", self.uuid);
+                let r = self.api_ok(&command).await;
+                self.check("sched_hangup", r);
+            }
+            None => {
+                let left = limit.saturating_sub(self.elapsed());
+                let r = self
+                    .cmd
+                    .sched_hangup(&self.uuid, left.as_secs(), Some("ALLOTTED_TIMEOUT"))
+                    .await;
+                self.check("sched_hangup", r);
+            }
+        }
         if !exhausted && self.answered_at.is_some() {
             let at = self.answered_at.unwrap_or_else(Instant::now);
             self.next_debit = Some(self.shared.clock.after(at, paid_until));
