@@ -86,6 +86,18 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
     let a = arg.unwrap_or("");
     let out = match name {
         "status" => status(core),
+        // mod_dptools' `strftime [format]`: the switch's local time, simulated.
+        "strftime" => {
+            let now = core.clock.now();
+            let t = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(now).unwrap_or_default();
+            let format = arg.unwrap_or("%Y-%m-%d %T");
+            let mut out = String::new();
+            use std::fmt::Write as _;
+            if write!(out, "{}", t.with_timezone(&chrono::Local).format(format)).is_err() {
+                out = "-ERR invalid format".into();
+            }
+            out
+        }
         "version" => format!(
             "FreeSWITCH Version {} ({})\n",
             crate::VERSION,

@@ -358,3 +358,19 @@ async fn shutdown_sends_the_notice() {
     assert_eq!(body_text(&f), "The system is being shut down.\n");
     assert!(raw.closed().await);
 }
+
+#[tokio::test]
+async fn strftime_answers_simulated_time() {
+    let sw = integration::FakeSwitch::start(integration::SwitchConfig::with_speed(100.0))
+        .await
+        .unwrap();
+    let (c, mut ev) =
+        esl::Client::connect(esl::ClientConfig::new(sw.addr().to_string(), "ClueCon"))
+            .await
+            .unwrap();
+    tokio::spawn(async move { while ev.recv().await.is_some() {} });
+    let text = c.api("strftime %s").await.unwrap().text().into_owned();
+    let secs: i64 = text.trim().parse().unwrap();
+    let sim = sw.now() / 1_000_000;
+    assert!((secs - sim).abs() <= 1, "{secs} vs {sim}");
+}

@@ -27,8 +27,9 @@ pub enum CallMsg {
     Park(Box<Event>, Instant),
     Answer(Box<Event>),
     HangupComplete(Box<Event>),
-    /// The switch no longer has the call (found on resync).
-    Gone,
+    /// The switch no longer has the call (found on resync), and the
+    /// switch's clock then.
+    Gone(Option<DateTime<Utc>>),
     /// Shutting down: persist and leave the call alone.
     Stop,
 }
@@ -135,7 +136,7 @@ impl CallActor {
             CallMsg::Park(e, received) => self.on_park(&e, received).await,
             CallMsg::Answer(e) => self.on_answer(&e).await,
             CallMsg::HangupComplete(e) => self.on_hangup(&e).await,
-            CallMsg::Gone => self.on_gone().await,
+            CallMsg::Gone(switch_now) => self.on_gone(switch_now).await,
             CallMsg::Stop => Next::Done,
         }
     }
@@ -167,6 +168,7 @@ impl CallActor {
             max_usage,
             answer_time: None,
             debited_ns: 0,
+            limit_ns: nanos(Duration::from_secs(max_usage)),
             loop_index: 0,
             charges: vec![],
             cost_debited: Decimal::ZERO,
@@ -315,6 +317,7 @@ impl CallActor {
         info!(max_usage = secs, "authorized");
         if let Some(rec) = &mut self.rec {
             rec.max_usage = secs;
+            rec.limit_ns = nanos(Duration::from_secs(secs));
         }
         self.persist().await;
         Next::Continue
@@ -446,7 +449,6 @@ impl CallActor {
         };
         let info = rec.info.clone();
         let answer_time = rec.answer_time;
-        self.persist().await;
         if let Some(file) = warn_low {
             let r = self
                 .cmd
@@ -475,6 +477,10 @@ impl CallActor {
         if exhausted {
             info!(paid_until = ?paid_until, "credit exhausted; cutting the call when it runs out");
         }
+        if let Some(rec) = &mut self.rec {
+            rec.limit_ns = nanos(limit);
+        }
+        self.persist().await;
         let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
         self.check("sched_del", r);
         match answer_time {
@@ -537,19 +543,29 @@ impl CallActor {
         self.settle(usage, &cause, "").await
     }
 
-    async fn on_gone(&mut self) -> Next {
-        // The switch lost the call while we were not listening: bill what
-        // was paid for in advance, never more than the time that passed.
-        let usage = self
-            .rec
-            .as_ref()
-            .filter(|r| r.answer_time.is_some())
-            .map(|r| Duration::from_nanos(r.debited_ns.max(0) as u64).min(self.elapsed()))
-            .unwrap_or_default();
+    async fn on_gone(&mut self, switch_now: Option<DateTime<Utc>>) -> Next {
+        // The switch lost the call while we were not listening. It ended by
+        // the limit we armed at the latest, and not after the switch's now.
+        let usage = match &self.rec {
+            Some(r) => match r.answer_time {
+                Some(answer) => {
+                    let limit = Duration::from_nanos(r.limit_ns.max(r.debited_ns).max(0) as u64);
+                    let up = match switch_now {
+                        Some(now) => (now - answer).to_std().unwrap_or_default(),
+                        None => self
+                            .elapsed()
+                            .max(Duration::from_nanos(r.debited_ns.max(0) as u64)),
+                    };
+                    limit.min(up)
+                }
+                None => Duration::ZERO,
+            },
+            None => Duration::ZERO,
+        };
         self.settle(
             usage,
             "",
-            "settled on resync: the switch no longer has the call",
+            "settled on resync: the call ended while tollgate was not listening",
         )
         .await
     }

@@ -30,6 +30,10 @@ pub struct SessionRecord {
     pub answer_time: Option<DateTime<Utc>>,
     /// Call time paid for in advance, in nanoseconds.
     pub debited_ns: i64,
+    /// The limit last armed on the switch (call time from the answer, ns):
+    /// the switch ends the call there even if tollgate is gone.
+    #[serde(default)]
+    pub limit_ns: i64,
     pub loop_index: u32,
     /// Everything the interval debits took, to give back at settlement.
     pub charges: Vec<Charge>,

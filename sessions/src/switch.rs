@@ -178,27 +178,34 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Client, alias: &str, e: Event) {
     }
 }
 
-/// The switch's clock now (for sessions resumed after a restart).
-async fn switch_now(cmd: &Client) -> DateTime<Utc> {
-    if let Ok(r) = cmd.api("strftime %s").await {
-        if let Ok(secs) = r.text().trim().parse::<i64>() {
-            if let Some(t) = Utc.timestamp_opt(secs, 0).single() {
-                return t;
-            }
-        }
-    }
-    Utc::now()
+/// The switch's clock now (`strftime %s`), to know how long a call we
+/// resume or settle has been up; `None` if the switch does not say.
+async fn switch_now(cmd: &Client) -> Option<DateTime<Utc>> {
+    let r = cmd.api("strftime %s").await.ok()?;
+    let secs = r.text().trim().parse::<i64>().ok()?;
+    Utc.timestamp_opt(secs, 0).single()
 }
 
 /// Compares the switch's channels with our sessions: sessions whose call
 /// is gone are settled, persisted sessions whose call is up are resumed,
 /// answered calls we never saw are picked up.
 async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
-    let rows = match cmd.show_channels().await {
-        Ok(rows) => rows,
-        Err(e) => {
-            warn!(error = %e, "resync: show channels failed");
-            return;
+    // The command connection reconnects on its own schedule: give it time.
+    let mut attempt = 0u32;
+    let rows = loop {
+        match cmd.show_channels().await {
+            Ok(rows) => break rows,
+            Err(e) if attempt < 40 => {
+                attempt += 1;
+                if attempt == 1 {
+                    info!(error = %e, "resync: waiting for the command connection");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                warn!(error = %e, "resync: show channels failed; sessions are checked at the next reconnect");
+                return;
+            }
         }
     };
     let alive: HashSet<String> = rows
@@ -214,7 +221,7 @@ async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
         .collect();
     for (uuid, tx) in &mine {
         if !alive.contains(uuid) {
-            let _ = tx.send(CallMsg::Gone).await;
+            let _ = tx.send(CallMsg::Gone(now)).await;
         }
     }
     for (key, value) in shared.journal.scan("session:") {
@@ -229,16 +236,18 @@ async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
             continue;
         }
         if alive.contains(&uuid) {
-            let elapsed = rec
-                .answer_time
-                .and_then(|a| (now - a).to_std().ok())
-                .unwrap_or_default();
+            // How long the call has been up, by the switch's clock; without
+            // it, resume from what was paid for (the loop catches up).
+            let elapsed = match (now, rec.answer_time) {
+                (Some(now), Some(a)) => (now - a).to_std().unwrap_or_default(),
+                _ => Duration::from_nanos(rec.debited_ns.max(0) as u64),
+            };
             info!(%uuid, ?elapsed, "resuming a session");
             spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(elapsed));
         } else {
             info!(%uuid, "settling a session whose call ended while we were away");
             let tx = spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(Duration::ZERO));
-            let _ = tx.send(CallMsg::Gone).await;
+            let _ = tx.send(CallMsg::Gone(now)).await;
         }
     }
     for row in &rows {

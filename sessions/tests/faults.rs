@@ -1,0 +1,125 @@
+//! Faults and other request types against the simulated switch: a dropped
+//! connection, a call that ends while tollgate cannot hear the switch,
+//! postpaid and rated calls, two switches, and a repeated hangup event.
+
+mod common;
+
+use common::*;
+use integration::{CallSpec, HangupBy};
+use rust_decimal_macros::dec;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_comes_back_and_the_call_is_billed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(10)).await;
+    let ctl = start(&engine, config(&[&sw]), dir.path());
+    connected(&ctl, 1).await;
+    let uuid = sw.place_call(prepaid("1001", "1002", 95.0)).unwrap();
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(sw.drop_connections() >= 2);
+    let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();
+    assert_eq!(rec.billsec, 95);
+    assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(0.95));
+    assert_eq!(money(&engine, "1001").await, dec!(9.05));
+    assert!(ctl.metrics().reconnects.load(Ordering::Relaxed) >= 1);
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_by_the_switch_while_unheard_is_settled_on_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    // 0.50 pays 50 s; the switch holds the limit.
+    fund(&engine, "1001", dec!(0.5)).await;
+    let ctl = start(&engine, config(&[&sw]), dir.path());
+    connected(&ctl, 1).await;
+    let uuid = sw.place_call(prepaid("1001", "1002", 300.0)).unwrap();
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sw.stop_listening().await;
+    sw.drop_connections();
+    let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();
+    assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup));
+    assert!(rec.billsec <= 51, "{}", rec.billsec);
+    sw.resume_listening().await.unwrap();
+    let cdr = cdr(&ctl, &uuid, WAIT).await;
+    assert!(cdr.extra_info.contains("resync"), "{}", cdr.extra_info);
+    assert_eq!(cdr.cost, dec!(0.5));
+    assert_eq!(money(&engine, "1001").await, dec!(0));
+    assert!(ctl.active_sessions().is_empty());
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postpaid_and_rated_calls_are_priced_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(0.5)).await;
+    let ctl = start(&engine, config(&[&sw]), dir.path());
+    connected(&ctl, 1).await;
+    let postpaid = sw
+        .place_call(
+            CallSpec::new("1001", "1002")
+                .var("cgr_reqtype", "*postpaid")
+                .ring(1.0)
+                .talk(95.0),
+        )
+        .unwrap();
+    let rated = sw
+        .place_call(
+            CallSpec::new("7777", "1003")
+                .var("cgr_reqtype", "*rated")
+                .ring(1.0)
+                .talk(30.0),
+        )
+        .unwrap();
+    for uuid in [&postpaid, &rated] {
+        let rec = sw.wait_for_end(uuid, WAIT).await.unwrap();
+        assert_eq!(rec.hangup_by, Some(HangupBy::Caller));
+        assert!(
+            !rec.logged("sched_hangup"),
+            "no limit for {uuid}: {:?}",
+            rec.log
+        );
+    }
+    // Postpaid: billed whole after the call, below zero if need be.
+    assert_eq!(cdr(&ctl, &postpaid, WAIT).await.cost, dec!(0.95));
+    assert_eq!(money(&engine, "1001").await, dec!(-0.45));
+    // Rated: priced (0.5 connect fee + 0.30), no account touched.
+    let c = cdr(&ctl, &rated, WAIT).await;
+    assert_eq!(c.cost, dec!(0.8));
+    assert!(c.charges.is_empty());
+    assert_eq!(ctl.metrics().debits.load(Ordering::Relaxed), 0);
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_switches_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (switch().await, switch().await);
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(10)).await;
+    let ctl = start(&engine, config(&[&a, &b]), dir.path());
+    connected(&ctl, 2).await;
+    let ua = a.place_call(prepaid("1001", "1002", 40.0)).unwrap();
+    let ub = b.place_call(prepaid("1001", "1002", 70.0)).unwrap();
+    a.wait_for_end(&ua, WAIT).await.unwrap();
+    b.wait_for_end(&ub, WAIT).await.unwrap();
+    let (ca, cb) = (cdr(&ctl, &ua, WAIT).await, cdr(&ctl, &ub, WAIT).await);
+    assert_eq!(
+        (ca.origin_host.as_str(), cb.origin_host.as_str()),
+        ("fs1", "fs2")
+    );
+    assert_eq!(ca.cost + cb.cost, dec!(1.1));
+    assert_eq!(money(&engine, "1001").await, dec!(8.9));
+    ctl.shutdown().await;
+}
