@@ -139,6 +139,13 @@ impl Server {
         }
     }
 
+    /// SIGKILL: no shutdown, no flush; the process is simply gone.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     pub fn get(&self, path_and_query: &str) -> (u16, String) {
         http_request(self.http, "GET", path_and_query, "")
     }
