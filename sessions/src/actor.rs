@@ -9,7 +9,7 @@ use crate::shared::Shared;
 use chrono::{DateTime, TimeDelta, Utc};
 use esl::api::Leg;
 use esl::{ApiError, Event};
-use rater::account::{AccountError, BalanceType};
+use rater::account::AccountError;
 use rater::engine::{DebitReply, Origin, Shortfall};
 use rater::CallDescriptor;
 use rust_decimal::Decimal;
@@ -42,6 +42,8 @@ pub(crate) struct CallActor {
     rec: Option<SessionRecord>,
     answered_at: Option<Instant>,
     next_debit: Option<Instant>,
+    /// The hangup epoch last armed on the switch by this task.
+    armed_epoch: Option<i64>,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -82,6 +84,7 @@ impl CallActor {
             rec,
             answered_at: None,
             next_debit: None,
+            armed_epoch: None,
         };
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
@@ -293,19 +296,19 @@ impl CallActor {
         };
         let on_answer = format!("sched_hangup +{secs} alloted_timeout");
         let max = secs.to_string();
-        let r = self
-            .cmd
-            .uuid_setvar_multi(
-                &self.uuid,
-                &[
-                    ("cgr_max_usage", &max),
-                    ("execute_on_answer", &on_answer),
-                    ("cgr_notify", "+AUTH_OK"),
-                ],
-            )
-            .await;
+        // Both commands go out at once on this call's connection, which the
+        // switch runs in order: the variables are set before the transfer,
+        // and the call waits one round trip instead of two.
+        let vars = [
+            ("cgr_max_usage", max.as_str()),
+            ("execute_on_answer", on_answer.as_str()),
+            ("cgr_notify", "+AUTH_OK"),
+        ];
+        let (r, ()) = tokio::join!(
+            self.cmd.uuid_setvar_multi(&self.uuid, &vars),
+            self.transfer_back()
+        );
         self.check("uuid_setvar_multi", r);
-        self.transfer_back().await;
         self.shared
             .metrics
             .auth_latency
@@ -398,12 +401,7 @@ impl CallActor {
         let mut cd = self.descriptor(&rec.info, answer_time + delta(from), to - from);
         cd.loop_index = rec.loop_index;
         cd.duration_index = delta(to);
-        match self
-            .shared
-            .engine
-            .max_debit(&cd, &self.origin(), false)
-            .await
-        {
+        match self.shared.engine.interval_debit(&cd, &self.origin()).await {
             Ok(reply) => self.after_debit(reply, from, to).await,
             Err(e) => {
                 self.shared
@@ -426,15 +424,21 @@ impl CallActor {
         self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
         let covered =
             Duration::from_nanos(reply.usage.num_nanoseconds().unwrap_or(0).max(0) as u64);
-        let money_left: Decimal = reply.json["AccountSummary"]["BalanceSummaries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|b| b["Type"] == BalanceType::Monetary.as_str())
-            .filter_map(|b| rater::engine::decimal_of(&b["Value"]))
-            .sum();
+        // The money left after this debit (the lean reply's `Money`).
+        let money_left = rater::engine::decimal_of(&reply.json["Money"]).unwrap_or(Decimal::MAX);
         let Some(rec) = &mut self.rec else { return };
-        rec.charges.extend(reply.charges);
+        // One entry per balance, whatever the number of intervals: a
+        // three-hour call keeps a few charges, not a thousand.
+        for c in reply.charges {
+            match rec
+                .charges
+                .iter_mut()
+                .find(|x| x.balance_uuid == c.balance_uuid && x.balance_type == c.balance_type)
+            {
+                Some(x) => x.amount += c.amount,
+                None => rec.charges.push(c),
+            }
+        }
         rec.cost_debited += reply.cost;
         rec.loop_index += 1;
         rec.debited_ns = nanos(from + covered);
@@ -481,19 +485,25 @@ impl CallActor {
             rec.limit_ns = nanos(limit);
         }
         self.persist().await;
-        let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
-        self.check("sched_del", r);
         match answer_time {
             // An absolute deadline in the switch's own time: command latency
             // cannot stretch the call (sched_hangup without `+` is an epoch).
+            // Unchanged (ample credit), the switch already holds it.
             Some(at) => {
                 let deadline = at + delta(limit);
                 let epoch = (deadline.timestamp_millis() + 500).div_euclid(1000);
-                let command = format!("sched_hangup {epoch} {} ALLOTTED_TIMEOUT", self.uuid);
-                let r = self.api_ok(&command).await;
-                self.check("sched_hangup", r);
+                if self.armed_epoch != Some(epoch) {
+                    let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
+                    self.check("sched_del", r);
+                    let command = format!("sched_hangup {epoch} {} ALLOTTED_TIMEOUT", self.uuid);
+                    let r = self.api_ok(&command).await;
+                    self.check("sched_hangup", r);
+                    self.armed_epoch = Some(epoch);
+                }
             }
             None => {
+                let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
+                self.check("sched_del", r);
                 let left = limit.saturating_sub(self.elapsed());
                 let r = self
                     .cmd
@@ -575,7 +585,7 @@ impl CallActor {
             return Next::Done;
         };
         let cdr_key = format!("cdr:{}", self.uuid);
-        if self.shared.journal.get(&cdr_key).is_some() {
+        if self.shared.journal.contains(&cdr_key) {
             self.persist().await;
             return Next::Done;
         }

@@ -24,7 +24,8 @@ struct Put {
 }
 
 pub struct Journal {
-    map: Arc<Mutex<HashMap<String, Value>>>,
+    /// Values as compact JSON text: a `Value` tree costs several times more.
+    map: Arc<Mutex<HashMap<String, Box<str>>>>,
     tx: Mutex<mpsc::Sender<Put>>,
     path: PathBuf,
 }
@@ -39,7 +40,7 @@ fn frame(key: &str, value: &Option<Value>) -> Vec<u8> {
 }
 
 /// Replays records into `map`; returns the length of the valid prefix.
-fn replay(buf: &[u8], map: &mut HashMap<String, Value>) -> usize {
+fn replay(buf: &[u8], map: &mut HashMap<String, Box<str>>) -> usize {
     let mut pos = 0;
     while buf.len() - pos >= 8 {
         let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
@@ -55,7 +56,7 @@ fn replay(buf: &[u8], map: &mut HashMap<String, Value>) -> usize {
             break;
         };
         match value {
-            Some(v) => map.insert(key, v),
+            Some(v) => map.insert(key, v.to_string().into_boxed_str()),
             None => map.remove(&key),
         };
         pos += 8 + len;
@@ -116,7 +117,7 @@ impl Journal {
                 .lock()
                 .map_err(|_| JournalError("poisoned".into()))?;
             match value {
-                Some(v) => map.insert(key.to_string(), v),
+                Some(v) => map.insert(key.to_string(), v.to_string().into_boxed_str()),
                 None => map.remove(key),
             };
             let tx = self
@@ -134,7 +135,13 @@ impl Journal {
     }
 
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.map.lock().ok()?.get(key).cloned()
+        let text = self.map.lock().ok()?.get(key)?.clone();
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Whether `key` is present (without decoding it).
+    pub fn contains(&self, key: &str) -> bool {
+        self.map.lock().is_ok_and(|m| m.contains_key(key))
     }
 
     /// Every entry whose key starts with `prefix`.
@@ -145,7 +152,7 @@ impl Journal {
         let mut out: Vec<_> = map
             .iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|(k, v)| Some((k.clone(), serde_json::from_str(v).ok()?)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -156,7 +163,7 @@ fn write_loop(
     rx: mpsc::Receiver<Put>,
     mut file: File,
     mut len: u64,
-    map: Arc<Mutex<HashMap<String, Value>>>,
+    map: Arc<Mutex<HashMap<String, Box<str>>>>,
     path: PathBuf,
 ) {
     let mut buf = Vec::new();
@@ -197,12 +204,14 @@ fn write_loop(
 }
 
 /// Writes the live map to a new file and renames it over the old one.
-fn rewrite(path: &Path, map: &Mutex<HashMap<String, Value>>) -> std::io::Result<(File, u64)> {
+fn rewrite(path: &Path, map: &Mutex<HashMap<String, Box<str>>>) -> std::io::Result<(File, u64)> {
     let tmp = path.with_extension("tmp");
     let mut bytes = Vec::new();
     if let Ok(map) = map.lock() {
         for (k, v) in map.iter() {
-            bytes.extend_from_slice(&frame(k, &Some(v.clone())));
+            if let Ok(v) = serde_json::from_str::<Value>(v) {
+                bytes.extend_from_slice(&frame(k, &Some(v)));
+            }
         }
     }
     let mut f = File::create(&tmp)?;

@@ -23,15 +23,17 @@ pub struct Metrics {
 /// A fixed-bucket latency histogram.
 #[derive(Debug)]
 pub struct Histogram {
-    pub bounds_us: [u64; 8],
-    pub counts: [AtomicU64; 9],
+    pub bounds_us: [u64; 12],
+    pub counts: [AtomicU64; 13],
     pub sum_us: AtomicU64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
-            bounds_us: [250, 500, 1_000, 2_000, 5_000, 10_000, 50_000, 250_000],
+            bounds_us: [
+                250, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 7_500, 10_000, 25_000, 50_000, 250_000,
+            ],
             counts: Default::default(),
             sum_us: AtomicU64::new(0),
         }
@@ -156,7 +158,7 @@ impl Metrics {
                 *bound as f64 / 1e6
             );
         }
-        cumulative += l(&h.counts[8]);
+        cumulative += l(&h.counts[h.bounds_us.len()]);
         let _ = writeln!(
             out,
             "tollgate_authorization_seconds_bucket{{le=\"+Inf\"}} {cumulative}"

@@ -71,7 +71,9 @@ pub(crate) async fn run(
                             },
                             _ = shutdown.changed() => {
                                 let _ = events_client.exit().await;
-                                let _ = cmd.exit().await;
+                                for c in cmd.0.iter() {
+                                    let _ = c.exit().await;
+                                }
                                 return;
                             }
                         }
@@ -98,21 +100,47 @@ pub(crate) async fn run(
     .await
 }
 
+/// Command connections per switch. The switch runs each connection's
+/// `api` commands one after the other, so calls spread over a few.
+const COMMAND_CONNECTIONS: usize = 4;
+
+/// A switch's command connections; a call always uses the same one, so
+/// its commands keep their order.
+#[derive(Clone)]
+pub(crate) struct Commands(Arc<Vec<Client>>);
+
+impl Commands {
+    fn for_call(&self, uuid: &str) -> &Client {
+        let h = uuid
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        &self.0[h % self.0.len()]
+    }
+
+    fn any(&self) -> &Client {
+        &self.0[0]
+    }
+}
+
 async fn connect(
     sw: &SwitchConfig,
-) -> Result<(Client, tokio::sync::mpsc::Receiver<ClientEvent>, Client), esl::ClientError> {
+) -> Result<(Client, tokio::sync::mpsc::Receiver<ClientEvent>, Commands), esl::ClientError> {
     let config = ClientConfig::new(sw.address.clone(), sw.password.clone());
     let (events_client, events) = Client::connect(config.clone()).await?;
     events_client.subscribe(EventFormat::Plain, &EVENTS).await?;
-    let (cmd, mut cmd_events) = Client::connect(config).await?;
-    // The command connection subscribes to nothing; drain its channel so it never fills.
-    tokio::spawn(async move { while cmd_events.recv().await.is_some() {} });
-    Ok((events_client, events, cmd))
+    let mut pool = Vec::with_capacity(COMMAND_CONNECTIONS);
+    for _ in 0..COMMAND_CONNECTIONS {
+        let (cmd, mut cmd_events) = Client::connect(config.clone()).await?;
+        // Command connections subscribe to nothing; drain them so they never fill.
+        tokio::spawn(async move { while cmd_events.recv().await.is_some() {} });
+        pool.push(cmd);
+    }
+    Ok((events_client, events, Commands(Arc::new(pool))))
 }
 
 fn spawn_call(
     shared: &Arc<Shared>,
-    cmd: &Client,
+    cmd: &Commands,
     alias: &str,
     uuid: &str,
     rec: Option<SessionRecord>,
@@ -120,7 +148,7 @@ fn spawn_call(
 ) -> tokio::sync::mpsc::Sender<CallMsg> {
     let tx = CallActor::spawn(
         shared.clone(),
-        cmd.clone(),
+        cmd.for_call(uuid).clone(),
         uuid.to_string(),
         alias.to_string(),
         rec,
@@ -141,7 +169,7 @@ fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
 }
 
 /// Routes an event to its call's task, starting one where the event begins a call.
-async fn dispatch(shared: &Arc<Shared>, cmd: &Client, alias: &str, e: Event) {
+async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &str, e: Event) {
     let (Some(name), Some(uuid)) = (
         e.event_name().map(str::to_string),
         e.unique_id().map(str::to_string),
@@ -189,7 +217,8 @@ async fn switch_now(cmd: &Client) -> Option<DateTime<Utc>> {
 /// Compares the switch's channels with our sessions: sessions whose call
 /// is gone are settled, persisted sessions whose call is up are resumed,
 /// answered calls we never saw are picked up.
-async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
+async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
+    let cmd = pool.any();
     // The command connection reconnects on its own schedule: give it time.
     let mut attempt = 0u32;
     let rows = loop {
@@ -243,10 +272,10 @@ async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
                 _ => Duration::from_nanos(rec.debited_ns.max(0) as u64),
             };
             info!(%uuid, ?elapsed, "resuming a session");
-            spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(elapsed));
+            spawn_call(shared, pool, alias, &uuid, Some(rec), Some(elapsed));
         } else {
             info!(%uuid, "settling a session whose call ended while we were away");
-            let tx = spawn_call(shared, cmd, alias, &uuid, Some(rec), Some(Duration::ZERO));
+            let tx = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(Duration::ZERO));
             let _ = tx.send(CallMsg::Gone(now)).await;
         }
     }
@@ -257,7 +286,7 @@ async fn resync(shared: &Arc<Shared>, cmd: &Client, alias: &str) {
         }
         if let Some(event) = pickup_event(cmd, row).await {
             info!(%uuid, "picking up a call we did not know");
-            let tx = spawn_call(shared, cmd, alias, uuid, None, None);
+            let tx = spawn_call(shared, pool, alias, uuid, None, None);
             let _ = tx.send(CallMsg::Answer(Box::new(event))).await;
         }
     }

@@ -63,14 +63,35 @@ impl DebitReply {
     fn build(
         result: &ops::CallDebit,
         account: &crate::account::Account,
+        shape: Shape,
     ) -> Result<Value, AccountError> {
-        let mut json =
-            serde_json::to_value(&result.cost).map_err(|e| AccountError::Store(e.to_string()))?;
-        json["AccountSummary"] = account_summary(account);
+        let mut json = match shape {
+            Shape::CallCost => {
+                let mut json = serde_json::to_value(&result.cost)
+                    .map_err(|e| AccountError::Store(e.to_string()))?;
+                json["AccountSummary"] = account_summary(account);
+                json
+            }
+            Shape::Lean => serde_json::json!({
+                "Cost": super::json::number(result.cost.cost),
+                "RatedUsage": result.cost.rated_usage.num_nanoseconds().unwrap_or(0),
+                "Money": super::json::number(account.total(crate::account::BalanceType::Monetary)),
+            }),
+        };
         json["Charges"] = serde_json::to_value(&result.debited.charges)
             .map_err(|e| AccountError::Store(e.to_string()))?;
         Ok(json)
     }
+}
+
+/// How much of a debit the reply (and its idempotency record) keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// The whole CGRateS CallCost, for API clients.
+    CallCost,
+    /// Cost, usage, charges and the account summary: what the session
+    /// controller needs, a fraction of the memory per interval debit.
+    Lean,
 }
 
 impl Engine {
@@ -80,6 +101,7 @@ impl Engine {
         cd: &CallDescriptor,
         origin: &Origin,
         dry_run: bool,
+        shape: Shape,
         run: fn(
             &crate::TariffPlan,
             &mut crate::account::Account,
@@ -95,7 +117,7 @@ impl Engine {
                 .accounts
                 .discount(&key, acc.counters.volume_discount_seconds);
             let result = run(&plan, acc, cd, discount)?;
-            DebitReply::build(&result, acc)
+            DebitReply::build(&result, acc, shape)
         };
         let json = if dry_run {
             let mut acc = self.store.get(&key).await?;
@@ -114,7 +136,7 @@ impl Engine {
         origin: &Origin,
         dry_run: bool,
     ) -> Result<DebitReply, AccountError> {
-        self.debit_with("debit", cd, origin, dry_run, ops::debit)
+        self.debit_with("debit", cd, origin, dry_run, Shape::CallCost, ops::debit)
             .await
     }
 
@@ -125,7 +147,25 @@ impl Engine {
         origin: &Origin,
         dry_run: bool,
     ) -> Result<DebitReply, AccountError> {
-        self.debit_with("maxdebit", cd, origin, dry_run, ops::max_debit)
+        self.debit_with(
+            "maxdebit",
+            cd,
+            origin,
+            dry_run,
+            Shape::CallCost,
+            ops::max_debit,
+        )
+        .await
+    }
+
+    /// A session's interval debit: MaxDebit with a lean reply (cost, usage,
+    /// charges, account summary) kept for idempotency.
+    pub async fn interval_debit(
+        &self,
+        cd: &CallDescriptor,
+        origin: &Origin,
+    ) -> Result<DebitReply, AccountError> {
+        self.debit_with("interval", cd, origin, false, Shape::Lean, ops::max_debit)
             .await
     }
 
@@ -219,7 +259,7 @@ impl Engine {
                     }
                     Err(e) => return Err(e),
                 };
-                let mut json = DebitReply::build(&result, acc)?;
+                let mut json = DebitReply::build(&result, acc, Shape::Lean)?;
                 json["Unpaid"] = Value::Bool(unpaid);
                 Ok(json)
             })

@@ -29,7 +29,8 @@ type Slot = Arc<AsyncMutex<Option<Account>>>;
 
 #[derive(Default)]
 struct Ops {
-    replies: HashMap<String, Value>,
+    /// Compact JSON text: a `Value` tree costs several times its text.
+    replies: HashMap<String, Box<str>>,
     order: VecDeque<String>,
 }
 
@@ -96,8 +97,8 @@ impl EmbeddedStore {
         for entry in entries {
             let bytes = encoded(&entry);
             if let Some((id, reply)) = &entry.op {
-                remember(&mut ops, max_ops, id.clone(), reply.clone());
-                op_records.push_back((id.clone(), bytes.clone()));
+                remember(&mut ops, max_ops, id.clone(), reply);
+                op_records.push_back((id.clone(), op_record(id, reply)));
                 if op_records.len() > max_ops {
                     op_records.pop_front();
                 }
@@ -150,12 +151,26 @@ impl EmbeddedStore {
     }
 
     fn reply_of(&self, op: &str) -> Option<Value> {
-        self.ops.lock().ok()?.replies.get(op).cloned()
+        let text = self.ops.lock().ok()?.replies.get(op)?.clone();
+        serde_json::from_str(&text).ok()
     }
 }
 
-fn remember(ops: &mut Ops, max: usize, id: String, reply: Value) {
-    if ops.replies.insert(id.clone(), reply).is_none() {
+/// A record holding only an op's reply (no account), for snapshots.
+fn op_record(id: &str, reply: &Value) -> Vec<u8> {
+    encoded(&Entry {
+        key: String::new(),
+        account: None,
+        op: Some((id.to_string(), reply.clone())),
+    })
+}
+
+fn remember(ops: &mut Ops, max: usize, id: String, reply: &Value) {
+    if ops
+        .replies
+        .insert(id.clone(), reply.to_string().into_boxed_str())
+        .is_none()
+    {
         ops.order.push_back(id);
     }
     while ops.order.len() > max {
@@ -222,16 +237,14 @@ impl AccountStore for EmbeddedStore {
         };
         let bytes = encoded(&entry);
         // Queue while holding the account's lock: the log keeps this account's order.
-        let ack = self.writer.append(
-            entry.key,
-            entry.account.is_none(),
-            op.map(str::to_string),
-            bytes,
-        );
+        let op_only = op.map(|op| (op.to_string(), op_record(op, &reply)));
+        let ack = self
+            .writer
+            .append(entry.key, entry.account.is_none(), op_only, bytes);
         *current = entry.account;
         if let Some(op) = op {
             if let Ok(mut ops) = self.ops.lock() {
-                remember(&mut ops, self.max_ops, op.to_string(), reply.clone());
+                remember(&mut ops, self.max_ops, op.to_string(), &reply);
             }
         }
         drop(current);

@@ -24,7 +24,8 @@ pub(super) enum Msg {
     Append {
         key: String,
         removed: bool,
-        op: Option<String>,
+        /// An idempotent op's id and its op-only record (kept for snapshots).
+        op: Option<(String, Vec<u8>)>,
         bytes: Vec<u8>,
         ack: oneshot::Sender<Result<(), String>>,
     },
@@ -71,7 +72,13 @@ impl Writer {
     }
 
     /// Queues a record; the receiver fires once it is on disk.
-    pub fn append(&self, key: String, removed: bool, op: Option<String>, bytes: Vec<u8>) -> Ack {
+    pub fn append(
+        &self,
+        key: String,
+        removed: bool,
+        op: Option<(String, Vec<u8>)>,
+        bytes: Vec<u8>,
+    ) -> Ack {
         let (ack, rx) = oneshot::channel();
         if self.failed.load(Ordering::Acquire) {
             let _ = ack.send(Err(
@@ -134,7 +141,7 @@ impl Job {
                             self.state.latest.insert(key, bytes.clone());
                         }
                         if let Some(op) = op {
-                            self.state.ops.push_back((op, bytes));
+                            self.state.ops.push_back(op);
                             while self.state.ops.len() > self.state.max_ops {
                                 self.state.ops.pop_front();
                             }
