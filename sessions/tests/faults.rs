@@ -123,3 +123,67 @@ async fn two_switches_at_once() {
     assert_eq!(money(&engine, "1001").await, dec!(8.9));
     ctl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_balance_is_announced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(1)).await;
+    let mut cfg = config(&[&sw]);
+    cfg.low_balance_warning = Some(sessions::LowBalanceWarning {
+        threshold: dec!(0.5),
+        file: "/sounds/low_balance.wav".into(),
+    });
+    let ctl = start(&engine, cfg, dir.path());
+    connected(&ctl, 1).await;
+    let uuid = sw.place_call(prepaid("1001", "1002", 80.0)).unwrap();
+    let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();
+    let plays: Vec<_> = rec
+        .log
+        .iter()
+        .filter(|l| l.what.starts_with("uuid_broadcast"))
+        .collect();
+    assert_eq!(plays.len(), 1, "{:?}", rec.log);
+    assert!(
+        plays[0].what.contains("playback::/sounds/low_balance.wav"),
+        "{:?}",
+        plays[0]
+    );
+    // Announced by the debit in advance that leaves less than 0.5: the one
+    // paying for the time past 50 s, made at about 40 s (plus drift).
+    let answered = rec.answered_at.unwrap();
+    assert!(
+        plays[0].at - answered >= 35_000_000,
+        "{:?} {} s after the answer",
+        plays[0],
+        (plays[0].at - answered) as f64 / 1e6
+    );
+    assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(0.8));
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_before_tollgate_started_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(10)).await;
+    // Not parked (nobody to authorize it yet), answered, talking.
+    let uuid = sw
+        .place_call(prepaid("1001", "1002", 60.0).park(false))
+        .unwrap();
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    let ctl = start(&engine, config(&[&sw]), dir.path());
+    let rec = sw.wait_for_end(&uuid, WAIT).await.unwrap();
+    assert_eq!(rec.billsec, 60);
+    assert!(
+        rec.logged("sched_hangup"),
+        "limited once picked up: {:?}",
+        rec.log
+    );
+    let c = cdr(&ctl, &uuid, WAIT).await;
+    assert_eq!(c.cost, dec!(0.6));
+    assert_eq!(money(&engine, "1001").await, dec!(9.4));
+    ctl.shutdown().await;
+}
