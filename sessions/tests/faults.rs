@@ -14,12 +14,12 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_comes_back_and_the_call_is_billed_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(10)).await;
-    let ctl = start(&engine, config(&[&sw]), dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(10), |_| {}).await;
     let uuid = sw.place_call(prepaid("1001", "1002", 95.0)).unwrap();
     sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -60,12 +60,12 @@ async fn a_call_cut_by_the_switch_while_unheard_is_settled_on_resync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postpaid_and_rated_calls_are_priced_at_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(0.5)).await;
-    let ctl = start(&engine, config(&[&sw]), dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(0.5), |_| {}).await;
     let postpaid = sw
         .place_call(
             CallSpec::new("1001", "1002")

@@ -11,12 +11,12 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enough_credit_is_billed_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(10)).await;
-    let ctl = start(&engine, config(&[&sw]), dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(10), |_| {}).await;
     // 95 s: debited in advance in 10 s steps (100 s), the unused 5 s refunded.
     let uuid = sw.place_call(prepaid("1001", "1002", 95.0)).unwrap();
     let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
@@ -38,12 +38,12 @@ async fn enough_credit_is_billed_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credit_running_out_cuts_the_call_and_leaves_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(1)).await;
-    let ctl = start(&engine, config(&[&sw]), dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(1), |_| {}).await;
     // 1.00 pays 100 s; the caller would talk for 300.
     let uuid = sw.place_call(prepaid("1001", "1002", 300.0)).unwrap();
     let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
@@ -142,12 +142,12 @@ async fn concurrent_calls_share_one_account_without_overdraft() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_fee_is_charged_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(10)).await;
-    let ctl = start(&engine, config(&[&sw]), dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(10), |_| {}).await;
     let uuid = sw.place_call(prepaid("1001", "1003", 45.0)).unwrap();
     sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
     assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(0.95));

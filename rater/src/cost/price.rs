@@ -136,25 +136,12 @@ pub(crate) fn price(
         });
     }
     CallCost {
-        category: cd.category.clone(),
-        tenant: cd.tenant.clone(),
-        subject: cd.rating_subject().to_string(),
-        account: if cd.account.is_empty() {
-            cd.subject.clone()
-        } else {
-            cd.account.clone()
-        },
-        destination: cd.destination.clone(),
-        tor: if cd.tor.is_empty() {
-            "*voice".to_string()
-        } else {
-            cd.tor.clone()
-        },
         cost: total.normalize(),
         connect_fee,
         rated_usage: rated,
         timespans,
         unrounded_cost: unrounded,
         max_cost_reached_at: reached_at,
+        ..CallCost::empty(cd)
     }
 }

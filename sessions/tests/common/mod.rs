@@ -140,3 +140,30 @@ pub async fn connected(ctl: &Controller, switches: i64) {
     }
     panic!("the controller did not connect");
 }
+
+/// A simulated switch, an engine whose account 1001 holds `money`, and a
+/// controller following the switch (connected), with `tweak` applied to
+/// the controller's config.
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub sw: FakeSwitch,
+    pub engine: Arc<Engine>,
+    pub ctl: Controller,
+}
+
+pub async fn rig(money: Decimal, tweak: impl FnOnce(&mut SessionsConfig)) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch().await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", money).await;
+    let mut cfg = config(&[&sw]);
+    tweak(&mut cfg);
+    let ctl = start(&engine, cfg, dir.path());
+    connected(&ctl, 1).await;
+    Rig {
+        dir,
+        sw,
+        engine,
+        ctl,
+    }
+}
