@@ -513,8 +513,12 @@ impl CallActor {
             }
         }
         if !exhausted && self.answered_at.is_some() {
+            // Debit a little before the paid time runs out, so that when the
+            // credit is gone the limit is pulled back to the paid time before
+            // the call reaches it, even if this task runs late.
+            let lead = (self.shared.cfg.debit_interval / 5).min(Duration::from_secs(2));
             let at = self.answered_at.unwrap_or_else(Instant::now);
-            self.next_debit = Some(self.shared.clock.after(at, paid_until));
+            self.next_debit = Some(self.shared.clock.after(at, paid_until.saturating_sub(lead)));
         }
     }
 

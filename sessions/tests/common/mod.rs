@@ -42,10 +42,15 @@ pub fn plan() -> rater::TariffPlan {
 }
 
 pub fn config(switches: &[&FakeSwitch]) -> SessionsConfig {
+    config_at(SPEED, switches)
+}
+
+/// The controller's config at `speed` simulated seconds per real second.
+pub fn config_at(speed: f64, switches: &[&FakeSwitch]) -> SessionsConfig {
     SessionsConfig {
         debit_interval: Duration::from_secs(10),
         max_session_method: MaxSessionMethod::Exact,
-        clock_speed: SPEED,
+        clock_speed: speed,
         switches: switches
             .iter()
             .enumerate()
@@ -60,7 +65,11 @@ pub fn config(switches: &[&FakeSwitch]) -> SessionsConfig {
 }
 
 pub async fn switch() -> FakeSwitch {
-    FakeSwitch::start(SimConfig::with_speed(SPEED))
+    switch_at(SPEED).await
+}
+
+pub async fn switch_at(speed: f64) -> FakeSwitch {
+    FakeSwitch::start(SimConfig::with_speed(speed))
         .await
         .unwrap()
 }
@@ -166,4 +175,16 @@ pub async fn rig(money: Decimal, tweak: impl FnOnce(&mut SessionsConfig)) -> Rig
         engine,
         ctl,
     }
+}
+
+/// Waits until the controller holds no live session (the CDR of a call
+/// is written before its session is dropped, so a moment may pass).
+pub async fn no_sessions(ctl: &Controller) {
+    for _ in 0..500 {
+        if ctl.active_sessions().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("sessions left: {:?}", ctl.active_sessions());
 }
