@@ -51,9 +51,9 @@ def metric(text, name):
     return float(m.group(1)) if m else 0.0
 
 
-def p99_bucket(text):
+def p99_bucket(text, name="tollgate_authorization_seconds"):
     buckets = [(float(le) if le != "+Inf" else float("inf"), float(v)) for le, v in
-               re.findall(r'tollgate_authorization_seconds_bucket\{le="([^"]+)"\} (\S+)', text)]
+               re.findall(name + r'_bucket\{le="([^"]+)"\} (\S+)', text)]
     total = buckets[-1][1] if buckets else 0
     for le, v in buckets:
         if total and v >= 0.99 * total:
@@ -114,6 +114,7 @@ def main():
     time.sleep(2)
     text = get(f"http://127.0.0.1:{http}/metrics")
     le, auths = p99_bucket(text)
+    rt, _ = p99_bucket(text, "tollgate_authorization_round_trip_seconds")
     cdrs = rpc(rpc_port, "CDRsV1.GetCDRs", {})["result"] or []
     by_id = {c["OriginID"]: c for c in cdrs}
     wrong, expected_total = [], Decimal(0)
@@ -129,7 +130,8 @@ def main():
     tg.send_signal(signal.SIGTERM); tg.wait(timeout=60)
     per_call = (peak_rss - base_rss) * 1024 / peak_calls if peak_calls else 0
     print(f"calls placed {len(records)}, answered {answered}, peak concurrent {peak_calls}")
-    print(f"authorizations {int(auths)}, p99 CHANNEL_PARK -> commands <= {le * 1000:g} ms (histogram bucket)")
+    print(f"authorizations {int(auths)}, p99 CHANNEL_PARK -> commands issued <= {le * 1000:g} ms, "
+          f"-> switch's answers <= {rt * 1000:g} ms (histogram buckets)")
     print(f"tollgate RSS: base {base_rss / 1024:.1f} MiB, at peak {peak_rss / 1024:.1f} MiB, "
           f"{per_call:.0f} bytes per active call beyond the base")
     print(f"calls billed wrong: {len(wrong)} (first: {wrong[:3]})")

@@ -23,13 +23,14 @@ use tracing::{debug, info, info_span, warn, Instrument};
 /// What a call's task is told.
 #[derive(Debug)]
 pub enum CallMsg {
-    /// CHANNEL_PARK, and when it was received.
-    Park(Box<Event>, Instant),
+    /// CHANNEL_PARK, and when it was received. (Payloads are boxed: every
+    /// call's channel holds a block of these, so they are kept to 16 bytes.)
+    Park(Box<(Event, Instant)>),
     Answer(Box<Event>),
     HangupComplete(Box<Event>),
     /// The switch no longer has the call (found on resync), and the
     /// switch's clock then.
-    Gone(Option<DateTime<Utc>>),
+    Gone(Box<Option<DateTime<Utc>>>),
     /// Shutting down: persist and leave the call alone.
     Stop,
 }
@@ -136,10 +137,10 @@ impl CallActor {
 
     async fn handle(&mut self, msg: CallMsg) -> Next {
         match msg {
-            CallMsg::Park(e, received) => self.on_park(&e, received).await,
+            CallMsg::Park(p) => self.on_park(&p.0, p.1).await,
             CallMsg::Answer(e) => self.on_answer(&e).await,
             CallMsg::HangupComplete(e) => self.on_hangup(&e).await,
-            CallMsg::Gone(switch_now) => self.on_gone(switch_now).await,
+            CallMsg::Gone(switch_now) => self.on_gone(*switch_now).await,
             CallMsg::Stop => Next::Done,
         }
     }
@@ -304,14 +305,20 @@ impl CallActor {
             ("execute_on_answer", on_answer.as_str()),
             ("cgr_notify", "+AUTH_OK"),
         ];
+        // Decided: what remains is writing the commands out.
+        self.shared
+            .metrics
+            .auth_latency
+            .observe(received.elapsed().as_micros() as u64);
         let (r, ()) = tokio::join!(
             self.cmd.uuid_setvar_multi(&self.uuid, &vars),
             self.transfer_back()
         );
         self.check("uuid_setvar_multi", r);
+        // And the switch has answered both.
         self.shared
             .metrics
-            .auth_latency
+            .auth_round_trip
             .observe(received.elapsed().as_micros() as u64);
         self.shared
             .metrics
@@ -672,5 +679,14 @@ impl CallActor {
         self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
         self.persist().await;
         Next::Done
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn call_messages_stay_small() {
+        // Each call's channel allocates a block of 32 of these.
+        assert!(std::mem::size_of::<super::CallMsg>() <= 16);
     }
 }

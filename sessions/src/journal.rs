@@ -31,7 +31,12 @@ pub struct Journal {
 }
 
 fn frame(key: &str, value: &Option<Value>) -> Vec<u8> {
-    let payload = serde_json::to_vec(&(key, value)).unwrap_or_default();
+    frame_text(&serde_json::to_string(&(key, value)).unwrap_or_default())
+}
+
+/// Frames an already serialized `[key, value]` payload.
+fn frame_text(payload: &str) -> Vec<u8> {
+    let payload = payload.as_bytes();
     let mut out = Vec::with_capacity(payload.len() + 8);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -206,13 +211,16 @@ fn write_loop(
 /// Writes the live map to a new file and renames it over the old one.
 fn rewrite(path: &Path, map: &Mutex<HashMap<String, Box<str>>>) -> std::io::Result<(File, u64)> {
     let tmp = path.with_extension("tmp");
+    // Copy under the lock (every `put` waits on it), frame outside it,
+    // straight from the stored text.
+    let entries: Vec<(String, Box<str>)> = match map.lock() {
+        Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Err(_) => return Err(std::io::Error::other("journal map poisoned")),
+    };
     let mut bytes = Vec::new();
-    if let Ok(map) = map.lock() {
-        for (k, v) in map.iter() {
-            if let Ok(v) = serde_json::from_str::<Value>(v) {
-                bytes.extend_from_slice(&frame(k, &Some(v)));
-            }
-        }
+    for (k, v) in &entries {
+        let key = serde_json::to_string(k).unwrap_or_default();
+        bytes.extend_from_slice(&frame_text(&format!("[{key},{v}]")));
     }
     let mut f = File::create(&tmp)?;
     f.write_all(&bytes)?;
@@ -255,5 +263,30 @@ mod tests {
         j.put("session:c", Some(json!(3))).await.unwrap();
         drop(j);
         assert_eq!(Journal::open(&path).unwrap().scan("session:").len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod rewrite_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_rewritten_journal_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let j = Journal::open(&path).unwrap();
+        j.put("session:\"quoted\"", Some(json!({"a": [1, 2.5, "x"]})))
+            .await
+            .unwrap();
+        j.put("cdr:b", Some(json!({"Cost": 0.7}))).await.unwrap();
+        rewrite(&path, &j.map).unwrap();
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(
+            j.get("session:\"quoted\""),
+            Some(json!({"a": [1, 2.5, "x"]}))
+        );
+        assert_eq!(j.get("cdr:b"), Some(json!({"Cost": 0.7})));
     }
 }

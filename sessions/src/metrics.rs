@@ -16,8 +16,10 @@ pub struct Metrics {
     pub no_credit_disconnects: AtomicU64,
     pub switches_up: AtomicI64,
     pub reconnects: AtomicU64,
-    /// Park-to-commands latency histogram (microseconds), cumulative buckets.
+    /// CHANNEL_PARK received to authorization commands issued (µs).
     pub auth_latency: Histogram,
+    /// CHANNEL_PARK received to the switch's answers to those commands (µs).
+    pub auth_round_trip: Histogram,
 }
 
 /// A fixed-bucket latency histogram.
@@ -49,6 +51,25 @@ impl Histogram {
             .unwrap_or(self.bounds_us.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Appends the histogram in the Prometheus text format.
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bound) in self.bounds_us.iter().enumerate() {
+            cumulative += l(&self.counts[i]);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1e6
+            );
+        }
+        cumulative += l(&self.counts[self.bounds_us.len()]);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "{name}_sum {}", l(&self.sum_us) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {cumulative}");
     }
 
     /// The smallest bucket bound under which `q` of the observations fall.
@@ -147,28 +168,16 @@ impl Metrics {
             "Reconnections to a switch.",
             l(&self.reconnects),
         );
-        let h = &self.auth_latency;
-        let _ = writeln!(out, "# HELP tollgate_authorization_seconds CHANNEL_PARK to authorization commands sent.\n# TYPE tollgate_authorization_seconds histogram");
-        let mut cumulative = 0;
-        for (i, bound) in h.bounds_us.iter().enumerate() {
-            cumulative += l(&h.counts[i]);
-            let _ = writeln!(
-                out,
-                "tollgate_authorization_seconds_bucket{{le=\"{}\"}} {cumulative}",
-                *bound as f64 / 1e6
-            );
-        }
-        cumulative += l(&h.counts[h.bounds_us.len()]);
-        let _ = writeln!(
-            out,
-            "tollgate_authorization_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        self.auth_latency.render(
+            &mut out,
+            "tollgate_authorization_seconds",
+            "CHANNEL_PARK received to authorization commands issued.",
         );
-        let _ = writeln!(
-            out,
-            "tollgate_authorization_seconds_sum {}",
-            l(&h.sum_us) as f64 / 1e6
+        self.auth_round_trip.render(
+            &mut out,
+            "tollgate_authorization_round_trip_seconds",
+            "CHANNEL_PARK received to the switch's answers to the authorization commands.",
         );
-        let _ = writeln!(out, "tollgate_authorization_seconds_count {cumulative}");
         out
     }
 }

@@ -177,7 +177,7 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &str, e: Event) {
         return;
     };
     let msg = match name.as_str() {
-        "CHANNEL_PARK" => CallMsg::Park(Box::new(e), Instant::now()),
+        "CHANNEL_PARK" => CallMsg::Park(Box::new((e, Instant::now()))),
         "CHANNEL_ANSWER" => CallMsg::Answer(Box::new(e)),
         "CHANNEL_HANGUP_COMPLETE" => CallMsg::HangupComplete(Box::new(e)),
         _ => return,
@@ -250,7 +250,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
         .collect();
     for (uuid, tx) in &mine {
         if !alive.contains(uuid) {
-            let _ = tx.send(CallMsg::Gone(now)).await;
+            let _ = tx.send(CallMsg::Gone(Box::new(now))).await;
         }
     }
     for (key, value) in shared.journal.scan("session:") {
@@ -276,7 +276,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
         } else {
             info!(%uuid, "settling a session whose call ended while we were away");
             let tx = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(Duration::ZERO));
-            let _ = tx.send(CallMsg::Gone(now)).await;
+            let _ = tx.send(CallMsg::Gone(Box::new(now))).await;
         }
     }
     for row in &rows {
