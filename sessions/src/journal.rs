@@ -3,6 +3,7 @@
 //! thread) before it returns, so a session persisted before a crash is
 //! there after it. The file is rewritten from the live map when it grows.
 
+use rater::store::frames::{self, Frames};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -36,27 +37,16 @@ fn frame(key: &str, value: &Option<Value>) -> Vec<u8> {
 
 /// Frames an already serialized `[key, value]` payload.
 fn frame_text(payload: &str) -> Vec<u8> {
-    let payload = payload.as_bytes();
-    let mut out = Vec::with_capacity(payload.len() + 8);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    let mut out = Vec::new();
+    frames::frame(payload.as_bytes(), &mut out);
     out
 }
 
 /// Replays records into `map`; returns the length of the valid prefix.
 fn replay(buf: &[u8], map: &mut HashMap<String, Box<str>>) -> usize {
-    let mut pos = 0;
-    while buf.len() - pos >= 8 {
-        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        if buf.len() - pos - 8 < len {
-            break;
-        }
-        let payload = &buf[pos + 8..pos + 8 + len];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
+    let mut frames = Frames::new(buf);
+    let mut valid = 0;
+    while let Some(payload) = frames.next() {
         let Ok((key, value)) = serde_json::from_slice::<(String, Option<Value>)>(payload) else {
             break;
         };
@@ -64,9 +54,9 @@ fn replay(buf: &[u8], map: &mut HashMap<String, Box<str>>) -> usize {
             Some(v) => map.insert(key, v.to_string().into_boxed_str()),
             None => map.remove(&key),
         };
-        pos += 8 + len;
+        valid = frames.valid_len();
     }
-    pos
+    valid
 }
 
 impl Journal {

@@ -8,6 +8,7 @@
 //! lost and two debits of one account never see the same balance.
 
 pub mod embedded;
+pub mod frames;
 pub mod postgres;
 
 use crate::account::{Account, AccountError, AccountKey};

@@ -1,8 +1,8 @@
-//! The log's record framing: `len u32 LE | crc32 u32 LE | payload`.
-//! A record is applied only if whole and its checksum matches, so a crash
-//! mid-write leaves at most a torn tail, which recovery cuts off.
+//! The log's records: an account's new state and an op's reply, as JSON
+//! in the checksummed framing of [`crate::store::frames`].
 
 use crate::account::Account;
+use crate::store::frames::{self, Frames};
 use serde::{Deserialize, Serialize};
 
 /// What one record says: an account's new state (None: removed) and,
@@ -17,40 +17,26 @@ pub struct Entry {
     pub op: Option<(String, serde_json::Value)>,
 }
 
-/// Largest record accepted on recovery (a corrupt length must not allocate gigabytes).
-pub const MAX_RECORD: usize = 64 << 20;
-
 pub fn encode(entry: &Entry, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 8]);
-    serde_json::to_writer(&mut *out, entry).expect("serializing to a Vec cannot fail");
-    let len = (out.len() - start - 8) as u32;
-    let crc = crc32fast::hash(&out[start + 8..]);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    frames::frame_with(out, |out| {
+        serde_json::to_writer(out, entry).expect("serializing to a Vec cannot fail")
+    });
 }
 
-/// Decodes records from `buf`; returns them and the length of the valid prefix.
+/// Decodes records from `buf`; returns them and the length of the valid
+/// prefix (a record that does not parse ends it like a torn one).
 pub fn decode_all(buf: &[u8]) -> (Vec<Entry>, usize) {
     let mut entries = Vec::new();
-    let mut pos = 0;
-    while buf.len() - pos >= 8 {
-        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        if len > MAX_RECORD || buf.len() - pos - 8 < len {
-            break;
-        }
-        let payload = &buf[pos + 8..pos + 8 + len];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
+    let mut frames = Frames::new(buf);
+    let mut valid = 0;
+    while let Some(payload) = frames.next() {
         match serde_json::from_slice::<Entry>(payload) {
             Ok(e) => entries.push(e),
             Err(_) => break,
         }
-        pos += 8 + len;
+        valid = frames.valid_len();
     }
-    (entries, pos)
+    (entries, valid)
 }
 
 #[cfg(test)]
