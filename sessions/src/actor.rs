@@ -397,7 +397,7 @@ impl CallActor {
             return;
         };
         let cfg = &self.shared.cfg;
-        let from = Duration::from_nanos(rec.debited_ns.max(0) as u64);
+        let from = rec.debited();
         let elapsed = self.elapsed();
         let to = (from + cfg.debit_interval)
             .max(elapsed + cfg.debit_interval)
@@ -429,8 +429,7 @@ impl CallActor {
 
     async fn after_debit(&mut self, reply: DebitReply, from: Duration, to: Duration) {
         self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
-        let covered =
-            Duration::from_nanos(reply.usage.num_nanoseconds().unwrap_or(0).max(0) as u64);
+        let covered = reply.usage.to_std().unwrap_or_default();
         // The money left after this debit (the lean reply's `Money`).
         let money_left = rater::engine::decimal_of(&reply.json["Money"]).unwrap_or(Decimal::MAX);
         let Some(rec) = &mut self.rec else { return };
@@ -480,8 +479,7 @@ impl CallActor {
                     .max_session_time(&cd, Some(rater::account::MaxSessionMethod::Exact))
                     .await
                 {
-                    limit +=
-                        Duration::from_nanos(more.num_nanoseconds().unwrap_or(0).max(0) as u64);
+                    limit += more.to_std().unwrap_or_default();
                 }
             }
         }
@@ -570,12 +568,10 @@ impl CallActor {
         let usage = match &self.rec {
             Some(r) => match r.answer_time {
                 Some(answer) => {
-                    let limit = Duration::from_nanos(r.limit_ns.max(r.debited_ns).max(0) as u64);
+                    let limit = r.limit().max(r.debited());
                     let up = match switch_now {
                         Some(now) => (now - answer).to_std().unwrap_or_default(),
-                        None => self
-                            .elapsed()
-                            .max(Duration::from_nanos(r.debited_ns.max(0) as u64)),
+                        None => self.elapsed().max(r.debited()),
                     };
                     limit.min(up)
                 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rater::account::Charge;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,18 @@ pub struct SessionRecord {
     #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub cost_debited: Decimal,
     pub warned_low_balance: bool,
+}
+
+impl SessionRecord {
+    /// Call time paid for in advance.
+    pub fn debited(&self) -> Duration {
+        Duration::from_nanos(self.debited_ns.max(0) as u64)
+    }
+
+    /// The limit last armed on the switch, from the answer.
+    pub fn limit(&self) -> Duration {
+        Duration::from_nanos(self.limit_ns.max(0) as u64)
+    }
 }
 
 /// A call record: one per call, written once.

@@ -269,7 +269,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
             // it, resume from what was paid for (the loop catches up).
             let elapsed = match (now, rec.answer_time) {
                 (Some(now), Some(a)) => (now - a).to_std().unwrap_or_default(),
-                _ => Duration::from_nanos(rec.debited_ns.max(0) as u64),
+                _ => rec.debited(),
             };
             info!(%uuid, ?elapsed, "resuming a session");
             spawn_call(shared, pool, alias, &uuid, Some(rec), Some(elapsed));
