@@ -2,7 +2,9 @@
 //! loses no acknowledged debit, and two processes on one PostgreSQL never
 //! overdraw a shared account.
 
-use rater::account::{Account, AccountKey, Balance, BalanceType};
+mod support;
+
+use rater::account::{AccountKey, BalanceType};
 use rater::store::embedded::EmbeddedStore;
 use rater::store::postgres::PostgresStore;
 use rater::store::AccountStore;
@@ -10,20 +12,9 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use support::{pg_url, seed};
 
 const HAMMER: &str = env!("CARGO_BIN_EXE_store_hammer");
-
-async fn seed(store: &dyn AccountStore, key: &AccountKey, money: Decimal) {
-    store
-        .update(key, None, &mut |acc| {
-            let mut a = Account::new(key);
-            a.push_balance(BalanceType::Monetary, Balance::new("b1", "main", money));
-            *acc = Some(a);
-            Ok(serde_json::json!("OK"))
-        })
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn sigkill_loses_no_acknowledged_debit() {
@@ -106,17 +97,7 @@ async fn sigkill_loses_no_acknowledged_debit() {
 
 #[tokio::test]
 async fn two_processes_on_postgres_never_overdraw() {
-    let url = match std::env::var("TOLLGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run this: TOLLGATE_TEST_PG_URL is not set"
-            );
-            eprintln!("TOLLGATE_TEST_PG_URL not set: skipping");
-            return;
-        }
-    };
+    let Some(url) = pg_url() else { return };
     let store = PostgresStore::connect(&url).await.unwrap();
     let tenant = format!("procs-{}", uuid::Uuid::new_v4().simple());
     let key = AccountKey::new(&tenant, "shared");

@@ -4,7 +4,9 @@
 
 mod support;
 
-use rater::account::{Account, AccountError, AccountKey, Balance, BalanceType};
+use support::{pg_url, seed};
+
+use rater::account::{AccountError, AccountKey, BalanceType};
 use rater::store::embedded::EmbeddedStore;
 use rater::store::postgres::PostgresStore;
 use rater::store::AccountStore;
@@ -12,35 +14,9 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
 
-fn pg_url() -> Option<String> {
-    match std::env::var("TOLLGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL suite: TOLLGATE_TEST_PG_URL is not set"
-            );
-            eprintln!("TOLLGATE_TEST_PG_URL not set: skipping the PostgreSQL half (scripts/test.sh sets it)");
-            None
-        }
-    }
-}
-
 /// A fresh, uniquely named tenant so tests sharing one database never meet.
 fn tenant(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn seed(store: &dyn AccountStore, key: &AccountKey, money: Decimal) {
-    store
-        .update(key, None, &mut |acc| {
-            let mut a = Account::new(key);
-            a.push_balance(BalanceType::Monetary, Balance::new("b1", "main", money));
-            *acc = Some(a);
-            Ok(serde_json::json!("OK"))
-        })
-        .await
-        .unwrap();
 }
 
 async fn money(store: &dyn AccountStore, key: &AccountKey) -> Decimal {

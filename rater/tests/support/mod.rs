@@ -89,3 +89,37 @@ pub fn cgrates_fixture() -> TariffPlan {
         ),
     ])
 }
+
+/// The throwaway PostgreSQL of `scripts/test.sh`, or `None` outside it.
+/// Under CI its absence is a failure, so the PostgreSQL tests never skip there.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("TOLLGATE_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the PostgreSQL tests: TOLLGATE_TEST_PG_URL is not set"
+            );
+            eprintln!("TOLLGATE_TEST_PG_URL not set: skipping the PostgreSQL tests (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Creates (or replaces) `key` with one monetary balance "main" of `money`.
+pub async fn seed(
+    store: &dyn rater::store::AccountStore,
+    key: &rater::account::AccountKey,
+    money: rust_decimal::Decimal,
+) {
+    use rater::account::{Account, Balance, BalanceType};
+    store
+        .update(key, None, &mut |acc| {
+            let mut a = Account::new(key);
+            a.push_balance(BalanceType::Monetary, Balance::new("b1", "main", money));
+            *acc = Some(a);
+            Ok(serde_json::json!("OK"))
+        })
+        .await
+        .unwrap();
+}
