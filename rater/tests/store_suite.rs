@@ -185,6 +185,113 @@ async fn embedded_store_survives_reopen_and_compaction() {
     assert_eq!(money(&store, &key).await, dec!(24.75));
 }
 
+/// The op-only records (no key) in the store's snapshot.
+fn ops_in_snapshot(dir: &std::path::Path) -> usize {
+    let bytes = std::fs::read(dir.join("accounts.snapshot")).unwrap();
+    rater::store::frames::Frames::new(&bytes)
+        .map(|payload| serde_json::from_slice::<serde_json::Value>(payload).unwrap())
+        .filter(|record| record["k"] == "")
+        .count()
+}
+
+#[tokio::test]
+async fn embedded_store_keeps_the_newest_ops_across_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, key) = (AccountKey::new("t", "old"), AccountKey::new("t", "a"));
+    let open = || EmbeddedStore::open_with(dir.path(), 5, 2_000).unwrap();
+    let mut replies = Vec::new();
+    {
+        let store = open();
+        seed(&store, &old, dec!(10)).await;
+        seed(&store, &key, dec!(100)).await;
+        // The old account's record in each snapshot carries this op; once
+        // forgotten, it must stay forgotten (and not push out newer ones).
+        debit(&store, &old, Some("op-old"), dec!(1)).await.unwrap();
+        for i in 0..50 {
+            let op = format!("op{i}");
+            replies.push(debit(&store, &key, Some(&op), dec!(1)).await.unwrap());
+        }
+        store.flush().await.unwrap();
+        assert_eq!(ops_in_snapshot(dir.path()), 5);
+    }
+    for generation in 0..2 {
+        let store = open();
+        assert_eq!(
+            money(&store, &key).await,
+            dec!(50),
+            "generation {generation}"
+        );
+        // The five newest ops give their first replies and change nothing...
+        for (i, first) in replies.iter().enumerate().skip(45) {
+            let again = debit(&store, &key, Some(&format!("op{i}")), dec!(1)).await;
+            assert_eq!(&again.unwrap(), first, "op{i}");
+        }
+        assert_eq!(money(&store, &key).await, dec!(50));
+        store.flush().await.unwrap();
+        assert_eq!(ops_in_snapshot(dir.path()), 5);
+    }
+    // ...and older ones are forgotten: a retry runs again.
+    let store = open();
+    debit(&store, &key, Some("op44"), dec!(1)).await.unwrap();
+    debit(&store, &old, Some("op-old"), dec!(1)).await.unwrap();
+    assert_eq!(money(&store, &key).await, dec!(49));
+    assert_eq!(money(&store, &old).await, dec!(8));
+}
+
+/// Retries across snapshots taken while debits are in flight, and a restart:
+/// every op in the log when a snapshot truncates it is in that snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_retries_across_concurrent_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || Arc::new(EmbeddedStore::open_with(dir.path(), 10_000, 4_000).unwrap());
+    let keys: Vec<AccountKey> = (0..8)
+        .map(|n| AccountKey::new("t", &n.to_string()))
+        .collect();
+    let op = |k: usize, i: usize| format!("interval:{k}:*default:{i}");
+    let store = open();
+    for key in &keys {
+        seed(&*store, key, dec!(100)).await;
+    }
+    let flusher = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                store.flush().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for i in 0..60 {
+                replies.push(
+                    debit(&*store, &key, Some(&op(k, i)), dec!(1))
+                        .await
+                        .unwrap(),
+                );
+            }
+            replies
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    flusher.await.unwrap();
+    drop(store);
+    let store = open();
+    for (k, key) in keys.iter().enumerate() {
+        for (i, first) in replies[k].iter().enumerate() {
+            let again = debit(&*store, key, Some(&op(k, i)), dec!(1)).await.unwrap();
+            assert_eq!(&again, first, "{}", op(k, i));
+        }
+        assert_eq!(money(&*store, key).await, dec!(40));
+    }
+}
+
 #[tokio::test]
 async fn embedded_store_cuts_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();

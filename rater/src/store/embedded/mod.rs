@@ -1,9 +1,11 @@
 //! The embedded account store: accounts in memory, every change appended
 //! to a checksummed write-ahead log and fsynced (in groups) before it is
 //! acknowledged; on start, the last snapshot plus the log rebuild the
-//! state, and a torn tail from a crash is cut off. One process owns a
-//! store directory at a time (an exclusive file lock).
+//! state, and a torn tail from a crash is cut off. The replies of the
+//! latest operations are kept for idempotent retries (see [`ops`]). One
+//! process owns a store directory at a time (an exclusive file lock).
 
+mod ops;
 mod record;
 mod writer;
 
@@ -11,9 +13,10 @@ use super::{AccountStore, Change};
 use crate::account::{Account, AccountError, AccountKey};
 use async_trait::async_trait;
 use dashmap::DashMap;
-use record::{decode_all, Entry};
+use ops::{lock, Ops, SharedOps};
+use record::{decode_all, op_record, reply_in, Entry};
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,18 +30,11 @@ pub const DEFAULT_COMPACT_AT: u64 = 64 << 20;
 
 type Slot = Arc<AsyncMutex<Option<Account>>>;
 
-#[derive(Default)]
-struct Ops {
-    /// Compact JSON text: a `Value` tree costs several times its text.
-    replies: HashMap<String, Box<str>>,
-    order: VecDeque<String>,
-}
-
 pub struct EmbeddedStore {
     dir: PathBuf,
     accounts: DashMap<AccountKey, Slot>,
-    ops: Mutex<Ops>,
-    max_ops: usize,
+    /// Shared with the writer, which snapshots them.
+    ops: SharedOps,
     writer: Writer,
     _lock: File,
 }
@@ -75,6 +71,7 @@ impl EmbeddedStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("reading", &snapshot, e)),
         }
+        let from_snapshot = entries.len();
         let log_path = dir.join(LOG_FILE);
         let log_bytes = match std::fs::read(&log_path) {
             Ok(b) => b,
@@ -92,44 +89,40 @@ impl EmbeddedStore {
 
         let accounts = DashMap::new();
         let mut latest = HashMap::new();
-        let mut ops = Ops::default();
-        let mut op_records = VecDeque::new();
-        for entry in entries {
-            let bytes = encoded(&entry);
-            if let Some((id, reply)) = &entry.op {
-                remember(&mut ops, max_ops, id.clone(), reply);
-                op_records.push_back((id.clone(), op_record(id, reply)));
-                if op_records.len() > max_ops {
-                    op_records.pop_front();
+        let mut ops = Ops::new(max_ops);
+        for (i, entry) in entries.into_iter().enumerate() {
+            // A snapshot's account record repeats the op of its last change,
+            // which the snapshot's op records hold unless it was forgotten.
+            let remembers = i >= from_snapshot || entry.account.is_none();
+            if let Some((id, reply)) = entry.op.as_ref().filter(|_| remembers) {
+                if !ops.contains(id) {
+                    ops.remember(id, op_record(id, reply));
                 }
             }
             let Some(key) = AccountKey::parse(&entry.key) else {
                 continue;
             };
-            match entry.account {
-                Some(account) => {
-                    latest.insert(entry.key, bytes);
-                    accounts.insert(key, Arc::new(AsyncMutex::new(Some(account))));
-                }
-                None => {
-                    latest.remove(&entry.key);
-                    accounts.remove(&key);
-                }
+            if entry.account.is_some() {
+                latest.insert(entry.key.clone(), encoded(&entry));
+                accounts.insert(key, Arc::new(AsyncMutex::new(entry.account)));
+            } else {
+                latest.remove(&entry.key);
+                accounts.remove(&key);
             }
         }
         let log = open_log(&dir, valid as u64).map_err(|e| io_err("opening", &log_path, e))?;
         let state = WriterState {
             latest,
-            ops: op_records,
-            max_ops,
+            ops_written: ops.next(),
+            ops: Arc::new(Mutex::new(ops)),
         };
+        let ops = state.ops.clone();
         let writer = Writer::start(&dir, log, valid as u64, state, compact_at)
             .map_err(|e| io_err("starting the writer for", &dir, e))?;
         Ok(EmbeddedStore {
             dir,
             accounts,
-            ops: Mutex::new(ops),
-            max_ops,
+            ops,
             writer,
             _lock: lock,
         })
@@ -150,33 +143,10 @@ impl EmbeddedStore {
             .clone()
     }
 
+    /// A remembered op's reply, decoded outside the ops' lock.
     fn reply_of(&self, op: &str) -> Option<Value> {
-        let text = self.ops.lock().ok()?.replies.get(op)?.clone();
-        serde_json::from_str(&text).ok()
-    }
-}
-
-/// A record holding only an op's reply (no account), for snapshots.
-fn op_record(id: &str, reply: &Value) -> Vec<u8> {
-    encoded(&Entry {
-        key: String::new(),
-        account: None,
-        op: Some((id.to_string(), reply.clone())),
-    })
-}
-
-fn remember(ops: &mut Ops, max: usize, id: String, reply: &Value) {
-    if ops
-        .replies
-        .insert(id.clone(), reply.to_string().into_boxed_str())
-        .is_none()
-    {
-        ops.order.push_back(id);
-    }
-    while ops.order.len() > max {
-        if let Some(old) = ops.order.pop_front() {
-            ops.replies.remove(&old);
-        }
+        let record = lock(&self.ops).record(op)?;
+        reply_in(&record)
     }
 }
 
@@ -236,17 +206,21 @@ impl AccountStore for EmbeddedStore {
             op: op.map(|op| (op.to_string(), reply.clone())),
         };
         let bytes = encoded(&entry);
-        // Queue while holding the account's lock: the log keeps this account's order.
-        let op_only = op.map(|op| (op.to_string(), op_record(op, &reply)));
-        let ack = self
-            .writer
-            .append(entry.key, entry.account.is_none(), op_only, bytes);
-        *current = entry.account;
-        if let Some(op) = op {
-            if let Ok(mut ops) = self.ops.lock() {
-                remember(&mut ops, self.max_ops, op.to_string(), &reply);
+        let removed = entry.account.is_none();
+        // Queue while holding the account's lock: the log keeps this
+        // account's order. An op is remembered first, and queued under the
+        // ops' lock, so the log holds ops in the order they are numbered
+        // and a snapshot finds every op the log holds (see `ops`).
+        let ack = match op {
+            Some(id) => {
+                let record = op_record(id, &reply);
+                let mut ops = lock(&self.ops);
+                let n = ops.remember(id, record);
+                self.writer.append(entry.key, removed, n, bytes)
             }
-        }
+            None => self.writer.append(entry.key, removed, None, bytes),
+        };
+        *current = entry.account;
         drop(current);
         match ack.await {
             Ok(Ok(())) => Ok(reply),

@@ -4,6 +4,8 @@
 use crate::account::Account;
 use crate::store::frames::{self, Frames};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
 
 /// What one record says: an account's new state (None: removed) and,
 /// for an idempotent operation, its id and reply.
@@ -14,13 +16,48 @@ pub struct Entry {
     #[serde(rename = "a")]
     pub account: Option<Account>,
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<(String, serde_json::Value)>,
+    pub op: Option<(String, Value)>,
+}
+
+/// An op-only record as [`Entry`] writes it (no key, no account), from
+/// borrowed parts.
+#[derive(Serialize)]
+struct OpOnly<'a> {
+    k: &'static str,
+    a: Option<()>,
+    o: (&'a str, &'a Value),
 }
 
 pub fn encode(entry: &Entry, out: &mut Vec<u8>) {
+    encode_with(entry, out);
+}
+
+fn encode_with(value: &impl Serialize, out: &mut Vec<u8>) {
     frames::frame_with(out, |out| {
-        serde_json::to_writer(out, entry).expect("serializing to a Vec cannot fail")
+        serde_json::to_writer(out, value).expect("serializing to a Vec cannot fail")
     });
+}
+
+/// A framed record holding only an op's reply (no account), sized exactly:
+/// what snapshots keep of an op.
+pub fn op_record(id: &str, reply: &Value) -> Arc<[u8]> {
+    let mut out = Vec::with_capacity(id.len() + 512);
+    let op = OpOnly {
+        k: "",
+        a: None,
+        o: (id, reply),
+    };
+    encode_with(&op, &mut out);
+    Arc::from(out)
+}
+
+/// The op reply in the first record of `framed`.
+pub fn reply_in(framed: &[u8]) -> Option<Value> {
+    let payload = Frames::new(framed).next()?;
+    serde_json::from_slice::<Entry>(payload)
+        .ok()?
+        .op
+        .map(|(_, reply)| reply)
 }
 
 /// Decodes records from `buf`; returns them and the length of the valid
@@ -78,5 +115,23 @@ mod tests {
         let mut bad = buf.clone();
         bad[two + 12] ^= 0xff;
         assert_eq!(decode_all(&bad).0.len(), 2);
+    }
+
+    #[test]
+    fn op_records_are_entries_without_account() {
+        let reply = serde_json::json!({"left": "1.5", "n": [1, 2]});
+        let record = op_record("op-1", &reply);
+        let mut expected = Vec::new();
+        encode(
+            &Entry {
+                key: String::new(),
+                account: None,
+                op: Some(("op-1".into(), reply.clone())),
+            },
+            &mut expected,
+        );
+        assert_eq!(&record[..], &expected[..]);
+        assert_eq!(reply_in(&record), Some(reply));
+        assert_eq!(reply_in(&record[..record.len() - 1]), None);
     }
 }

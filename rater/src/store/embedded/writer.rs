@@ -2,11 +2,13 @@
 //! batches (group commit). Everything queued while one fsync runs goes
 //! into the next, so throughput grows with concurrency instead of
 //! collapsing under the cost of a sync per debit. When the log grows past
-//! a threshold, the writer writes a snapshot of the latest record of each
-//! account, renames it into place, and starts the log afresh.
+//! a threshold, the writer writes a snapshot of the retained op records
+//! (shared with the store, see [`super::ops`]) and the latest record of
+//! each account, renames it into place, and starts the log afresh.
 
+use super::ops::{lock, SharedOps};
 use super::record::{encode, Entry};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -24,9 +26,9 @@ pub(super) enum Msg {
     Append {
         key: String,
         removed: bool,
-        /// An idempotent op's id and its op-only record (kept for snapshots).
-        op: Option<(String, Vec<u8>)>,
-        bytes: Vec<u8>,
+        /// The number of the op this record remembers, if new (see `ops`).
+        op: Option<u64>,
+        bytes: Box<[u8]>,
         ack: oneshot::Sender<Result<(), String>>,
     },
     Compact {
@@ -37,9 +39,10 @@ pub(super) enum Msg {
 /// The writer's view: the latest record of every account and the retained
 /// operation records, enough to write a snapshot at any log position.
 pub(super) struct WriterState {
-    pub latest: HashMap<String, Vec<u8>>,
-    pub ops: VecDeque<(String, Vec<u8>)>,
-    pub max_ops: usize,
+    pub latest: HashMap<String, Box<[u8]>>,
+    pub ops: SharedOps,
+    /// Ops numbered below this are in the log (the rest are on their way).
+    pub ops_written: u64,
 }
 
 pub(super) struct Writer {
@@ -72,13 +75,7 @@ impl Writer {
     }
 
     /// Queues a record; the receiver fires once it is on disk.
-    pub fn append(
-        &self,
-        key: String,
-        removed: bool,
-        op: Option<(String, Vec<u8>)>,
-        bytes: Vec<u8>,
-    ) -> Ack {
+    pub fn append(&self, key: String, removed: bool, op: Option<u64>, bytes: Box<[u8]>) -> Ack {
         let (ack, rx) = oneshot::channel();
         if self.failed.load(Ordering::Acquire) {
             let _ = ack.send(Err(
@@ -138,13 +135,10 @@ impl Job {
                         if removed {
                             self.state.latest.remove(&key);
                         } else {
-                            self.state.latest.insert(key, bytes.clone());
+                            self.state.latest.insert(key, bytes);
                         }
-                        if let Some(op) = op {
-                            self.state.ops.push_back(op);
-                            while self.state.ops.len() > self.state.max_ops {
-                                self.state.ops.pop_front();
-                            }
+                        if let Some(n) = op {
+                            self.state.ops_written = self.state.ops_written.max(n + 1);
                         }
                         acks.push(ack);
                     }
@@ -190,16 +184,19 @@ impl Job {
         }
     }
 
-    /// Snapshot = retained op records, then the latest record of each
-    /// account (so replay ends on the latest states), fsynced, renamed,
-    /// then the log truncated. A crash between rename and truncation only
-    /// replays records that are already in the snapshot.
+    /// Snapshot = the retained op records already in the log, then the
+    /// latest record of each account (so replay ends on the latest
+    /// states), fsynced, renamed, then the log truncated. A crash between
+    /// rename and truncation only replays records that are already in the
+    /// snapshot.
     fn snapshot(&mut self) -> std::io::Result<()> {
+        let ops = lock(&self.state.ops).records_below(self.state.ops_written);
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         let mut out = std::io::BufWriter::new(File::create(&tmp)?);
-        for (_, bytes) in &self.state.ops {
+        for bytes in &ops {
             out.write_all(bytes)?;
         }
+        drop(ops);
         for bytes in self.state.latest.values() {
             out.write_all(bytes)?;
         }
@@ -231,9 +228,10 @@ pub fn open_log(dir: &Path, valid_len: u64) -> std::io::Result<File> {
     Ok(log)
 }
 
-/// Encodes an entry into a fresh buffer.
-pub fn encoded(entry: &Entry) -> Vec<u8> {
+/// Encodes an entry into a buffer of exactly its size (the writer keeps
+/// each account's latest record).
+pub fn encoded(entry: &Entry) -> Box<[u8]> {
     let mut bytes = Vec::with_capacity(512);
     encode(entry, &mut bytes);
-    bytes
+    bytes.into_boxed_slice()
 }
