@@ -1,0 +1,243 @@
+//! The writer thread: the only one that appends to the file or changes the
+//! index. It writes each batch of queued records at once and fsyncs it
+//! (group commit), points the index at the records, then acknowledges them.
+//! Between batches it rewrites the file when most of it is dead; no record
+//! can be appended meanwhile.
+
+use super::index::{self, Index, Loc};
+use super::{record, JournalError};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, RwLock};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// One record to append.
+pub(super) struct Put {
+    pub key: String,
+    /// False for a tombstone.
+    pub live: bool,
+    pub bytes: Vec<u8>,
+    pub ack: oneshot::Sender<Result<(), String>>,
+}
+
+/// The journal's end of the writer: dropping it lets the writer finish
+/// (including a rewrite under way) and waits for it, so the file is left
+/// alone once the journal is gone.
+pub(super) struct Handle {
+    tx: Option<mpsc::Sender<Put>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn send(&self, put: Put) -> Result<(), JournalError> {
+        self.tx
+            .as_ref()
+            .and_then(|tx| tx.send(put).ok())
+            .ok_or_else(|| JournalError("writer stopped".into()))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the writer appending at `len`, the end of `index.file`.
+pub(super) fn start(
+    index: Arc<RwLock<Index>>,
+    len: u64,
+    path: PathBuf,
+    rewrite_at: u64,
+) -> io::Result<Handle> {
+    let (tx, rx) = mpsc::channel();
+    let file = index::read(&index).file.clone();
+    let mut writer = Writer {
+        file,
+        len,
+        index,
+        path,
+        rewrite_at,
+        hold_until: 0,
+        failed: None,
+    };
+    let thread = std::thread::Builder::new()
+        .name("tollgate-sessions-journal".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(Handle {
+        tx: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+struct Writer {
+    /// The current file (the index's), appended to at `len`.
+    file: Arc<File>,
+    len: u64,
+    index: Arc<RwLock<Index>>,
+    path: PathBuf,
+    rewrite_at: u64,
+    /// No rewrite is tried before the file is this long (after one failed).
+    hold_until: u64,
+    /// Once a write failed, what is on disk is unknown: every put fails.
+    failed: Option<String>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: mpsc::Receiver<Put>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = rx.recv() {
+            batch.push(first);
+            batch.extend(rx.try_iter());
+            let result = self.commit(&batch);
+            for put in batch.drain(..) {
+                let _ = put.ack.send(result.clone());
+            }
+            if self.should_rewrite() {
+                self.rewrite_or_warn();
+            }
+        }
+    }
+
+    /// Appends and fsyncs `batch`, then points the index at its records.
+    fn commit(&mut self, batch: &[Put]) -> Result<(), String> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut buf = Vec::with_capacity(batch.iter().map(|p| p.bytes.len()).sum());
+        for put in batch {
+            buf.extend_from_slice(&put.bytes);
+        }
+        let written = self.file.write_all_at(&buf, self.len);
+        if let Err(e) = written.and_then(|()| self.file.sync_data()) {
+            return Err(self.fail(e));
+        }
+        self.index_batch(batch);
+        Ok(())
+    }
+
+    fn index_batch(&mut self, batch: &[Put]) {
+        let mut index = index::write(&self.index);
+        for put in batch {
+            let loc = Loc {
+                offset: self.len,
+                len: put.bytes.len() as u32,
+            };
+            index.apply(&put.key, loc, put.live);
+            self.len = loc.end();
+        }
+    }
+
+    /// Stops all writes: after a failed write or sync, what the file holds is unknown.
+    fn fail(&mut self, e: io::Error) -> String {
+        let e = format!("{}: {e}", self.path.display());
+        tracing::error!(error = %e, "session journal write failed; refusing writes from now on");
+        self.failed = Some(e.clone());
+        e
+    }
+
+    /// Whether the file is long and more than half of it dead.
+    fn should_rewrite(&self) -> bool {
+        let live = index::read(&self.index).live;
+        self.failed.is_none()
+            && self.len > self.rewrite_at.max(self.hold_until)
+            && self.len - live > self.len / 2
+    }
+
+    fn rewrite_or_warn(&mut self) {
+        if let Err(e) = self.rewrite() {
+            tracing::warn!(error = %e, path = %self.path.display(), "session journal rewrite failed; it keeps growing");
+            self.hold_until = self.len.saturating_add(self.rewrite_at);
+        }
+    }
+
+    /// Copies the live records to `<path>.tmp`, renames it over the file
+    /// and switches the index and the writer to it.
+    fn rewrite(&mut self) -> io::Result<()> {
+        let live = index::read(&self.index).snapshot();
+        let tmp = tmp_path(&self.path);
+        let renamed = copy_live(&self.file, live, &tmp).and_then(|copy| {
+            fs::rename(&tmp, &self.path)?;
+            Ok(copy)
+        });
+        let (file, keys, len) = renamed.inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })?;
+        self.switch_to(Arc::new(file), keys, len);
+        if let Err(e) = sync_dir(&self.path) {
+            // Unsynced, the rename may be lost in a crash, and with it
+            // every record appended to the new file.
+            self.fail(e);
+        }
+        Ok(())
+    }
+
+    fn switch_to(&mut self, file: Arc<File>, keys: BTreeMap<Box<str>, Loc>, len: u64) {
+        let old = index::write(&self.index).replace(file.clone(), keys, len);
+        drop(old);
+        self.file = file;
+        self.len = len;
+    }
+}
+
+/// Writes the records at `live` (sorted by key) from `old` to a new file at
+/// `tmp` and fsyncs it; returns it, its index and its length. A corrupt
+/// record is logged and left out (copied, it would end replay there).
+fn copy_live(
+    old: &File,
+    live: Vec<(Box<str>, Loc)>,
+    tmp: &Path,
+) -> io::Result<(File, BTreeMap<Box<str>, Loc>, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &file);
+    let mut keys = Vec::with_capacity(live.len());
+    let mut len = 0;
+    for (key, loc) in live {
+        let frame = match record::read_frame(old, loc) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(key = &*key, offset = loc.offset, error = %e, "session journal rewrite drops a corrupt record");
+                continue;
+            }
+            frame => frame?,
+        };
+        out.write_all(&frame)?;
+        keys.push((
+            key,
+            Loc {
+                offset: len,
+                len: loc.len,
+            },
+        ));
+        len += u64::from(loc.len);
+    }
+    out.flush()?;
+    drop(out);
+    file.sync_all()?;
+    // `keys` is sorted, so this builds the map without sorting.
+    Ok((file, keys.into_iter().collect(), len))
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    tmp.into()
+}
+
+fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
