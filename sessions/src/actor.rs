@@ -4,6 +4,7 @@
 
 use crate::callinfo::{micros, CallInfo, Refusal, RequestType};
 use crate::config::RaterErrorPolicy;
+use crate::mailbox::Mailbox;
 use crate::record::{Cdr, Phase, SessionRecord};
 use crate::shared::Shared;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -16,15 +17,14 @@ use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 /// What a call's task is told.
 #[derive(Debug)]
 pub enum CallMsg {
-    /// CHANNEL_PARK, and when it was received. (Payloads are boxed: every
-    /// call's channel holds a block of these, so they are kept to 16 bytes.)
+    /// CHANNEL_PARK, and when it was received. (Payloads are boxed: a
+    /// call's mailbox holds a few of these, so they are kept to 16 bytes.)
     Park(Box<(Event, Instant)>),
     Answer(Box<Event>),
     HangupComplete(Box<Event>),
@@ -35,11 +35,14 @@ pub enum CallMsg {
     Stop,
 }
 
+/// A call's task state. It lives in one box (see [`CallActor::spawn`]).
 pub(crate) struct CallActor {
     shared: Arc<Shared>,
     cmd: esl::Client,
-    uuid: String,
-    alias: String,
+    uuid: Arc<str>,
+    /// The switch's alias, shared by all its calls.
+    alias: Arc<str>,
+    mailbox: Arc<Mailbox<CallMsg>>,
     rec: Option<SessionRecord>,
     answered_at: Option<Instant>,
     next_debit: Option<Instant>,
@@ -71,22 +74,25 @@ impl CallActor {
     pub(crate) fn spawn(
         shared: Arc<Shared>,
         cmd: esl::Client,
-        uuid: String,
-        alias: String,
+        uuid: Arc<str>,
+        alias: Arc<str>,
         rec: Option<SessionRecord>,
         elapsed: Option<Duration>,
-    ) -> mpsc::Sender<CallMsg> {
-        let (tx, rx) = mpsc::channel(16);
-        let mut actor = CallActor {
+    ) -> Arc<Mailbox<CallMsg>> {
+        let mailbox = Arc::new(Mailbox::default());
+        // Boxed: the task's future then holds a pointer, not a second copy
+        // of this state (an async fn keeps its arguments and its locals apart).
+        let mut actor = Box::new(CallActor {
             shared,
             cmd,
             uuid: uuid.clone(),
             alias,
+            mailbox: mailbox.clone(),
             rec,
             answered_at: None,
             next_debit: None,
             armed_epoch: None,
-        };
+        });
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
                 let now = Instant::now();
@@ -105,20 +111,18 @@ impl CallActor {
             .active_calls
             .fetch_add(1, Ordering::Relaxed);
         let span = info_span!("call", uuid = %uuid);
-        tokio::spawn(actor.run(rx).instrument(span));
-        tx
+        tokio::spawn(actor.run().instrument(span));
+        mailbox
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<CallMsg>) {
+    async fn run(mut self: Box<Self>) {
+        let mailbox = self.mailbox.clone();
         loop {
             let tick = self.next_debit;
             let next = tokio::select! {
-                // Boxed: a parked call's task then holds only a pointer to the
+                // Boxed: a waiting call's task then holds only a pointer to the
                 // (large) handler state, keeping memory per call small.
-                msg = rx.recv() => match msg {
-                    Some(msg) => Box::pin(self.handle(msg)).await,
-                    None => Next::Done,
-                },
+                msg = mailbox.recv() => Box::pin(self.handle(msg)).await,
                 _ = async { tokio::time::sleep_until(tick.unwrap_or_else(Instant::now)).await }, if tick.is_some() => {
                     Box::pin(self.debit_tick()).await;
                     Next::Continue
@@ -128,7 +132,18 @@ impl CallActor {
                 break;
             }
         }
-        self.shared.calls.remove(&self.uuid);
+        // Refuse further events first: a sender then knows this task is
+        // gone, and a new call under the same id gets a task of its own.
+        let dropped = mailbox.close();
+        if !dropped.is_empty() {
+            debug!(
+                events = dropped.len(),
+                "events after the call's end ignored"
+            );
+        }
+        self.shared
+            .calls
+            .remove_if(&*self.uuid, |_, e| Arc::ptr_eq(&e.mailbox, &mailbox));
         self.shared
             .metrics
             .active_calls
@@ -182,7 +197,7 @@ impl CallActor {
 
     fn origin(&self) -> Origin {
         Origin {
-            cgr_id: self.uuid.clone(),
+            cgr_id: self.uuid.to_string(),
             run_id: "*default".into(),
         }
     }
@@ -647,10 +662,10 @@ impl CallActor {
             self.shared.metrics.refunds.fetch_add(1, Ordering::Relaxed);
         }
         let cdr = Cdr {
-            cgr_id: self.uuid.clone(),
+            cgr_id: self.uuid.to_string(),
             run_id: "*default".into(),
-            origin_host: rec.origin_host.clone(),
-            origin_id: self.uuid.clone(),
+            origin_host: rec.origin_host.to_string(),
+            origin_id: self.uuid.to_string(),
             request_type: info.request_type.as_str().into(),
             tenant: info.tenant.clone(),
             category: info.category.clone(),
@@ -682,7 +697,7 @@ impl CallActor {
 mod size_tests {
     #[test]
     fn call_messages_stay_small() {
-        // Each call's channel allocates a block of 32 of these.
+        // A call's mailbox queues these; boxed payloads keep them small.
         assert!(std::mem::size_of::<super::CallMsg>() <= 16);
     }
 }

@@ -110,9 +110,14 @@ impl Controller {
         for task in tasks {
             let _ = task.await;
         }
-        let calls: Vec<_> = self.shared.calls.iter().map(|c| c.tx.clone()).collect();
-        for tx in calls {
-            let _ = tx.send(CallMsg::Stop).await;
+        let calls: Vec<_> = self
+            .shared
+            .calls
+            .iter()
+            .map(|c| c.mailbox.clone())
+            .collect();
+        for mailbox in calls {
+            let _ = mailbox.send(CallMsg::Stop);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod journal;
+mod mailbox;
 pub mod metrics;
 pub mod record;
 mod shared;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rater::account::Charge;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a session is in its life.
@@ -22,8 +23,8 @@ pub enum Phase {
 #[serde(rename_all = "PascalCase")]
 pub struct SessionRecord {
     pub info: CallInfo,
-    /// The switch's alias.
-    pub origin_host: String,
+    /// The switch's alias (shared by all of its calls).
+    pub origin_host: Arc<str>,
     pub phase: Phase,
     /// Seconds granted at authorization.
     pub max_usage: u64,

@@ -4,16 +4,16 @@ use crate::actor::CallMsg;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::Journal;
+use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
 use dashmap::DashMap;
 use rater::engine::Engine;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// A live call task and the switch it is on.
 pub(crate) struct CallEntry {
-    pub alias: String,
-    pub tx: mpsc::Sender<CallMsg>,
+    pub alias: Arc<str>,
+    pub mailbox: Arc<Mailbox<CallMsg>>,
 }
 
 pub(crate) struct Shared {
@@ -22,5 +22,6 @@ pub(crate) struct Shared {
     pub clock: Clock,
     pub journal: Journal,
     pub metrics: Metrics,
-    pub calls: DashMap<String, CallEntry>,
+    /// Live calls by uuid (the key shares the task's copy of the uuid).
+    pub calls: DashMap<Arc<str>, CallEntry>,
 }

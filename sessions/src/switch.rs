@@ -6,6 +6,7 @@
 
 use crate::actor::{CallActor, CallMsg};
 use crate::config::SwitchConfig;
+use crate::mailbox::Mailbox;
 use crate::record::SessionRecord;
 use crate::shared::{CallEntry, Shared};
 use chrono::{DateTime, TimeZone, Utc};
@@ -33,6 +34,8 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let span = info_span!("switch", alias = %sw.alias, address = %sw.address);
+    // One copy of the alias, shared by every call on this switch.
+    let alias: Arc<str> = Arc::from(sw.alias.as_str());
     async move {
         let mut attempt = 0u32;
         loop {
@@ -44,12 +47,12 @@ pub(crate) async fn run(
                     attempt = 0;
                     info!("connected");
                     shared.metrics.switches_up.fetch_add(1, Ordering::Relaxed);
-                    resync(&shared, &cmd, &sw.alias).await;
+                    resync(&shared, &cmd, &alias).await;
                     let mut up = true;
                     loop {
                         tokio::select! {
                             ev = events.recv() => match ev {
-                                Some(ClientEvent::Event(e)) => dispatch(&shared, &cmd, &sw.alias, e).await,
+                                Some(ClientEvent::Event(e)) => dispatch(&shared, &cmd, &alias, e).await,
                                 Some(ClientEvent::Disconnected { reason }) => {
                                     warn!(%reason, "event connection lost");
                                     if up {
@@ -64,7 +67,7 @@ pub(crate) async fn run(
                                         up = true;
                                     }
                                     shared.metrics.reconnects.fetch_add(1, Ordering::Relaxed);
-                                    resync(&shared, &cmd, &sw.alias).await;
+                                    resync(&shared, &cmd, &alias).await;
                                 }
                                 Some(_) => {}
                                 None => break,
@@ -141,27 +144,28 @@ async fn connect(
 fn spawn_call(
     shared: &Arc<Shared>,
     cmd: &Commands,
-    alias: &str,
+    alias: &Arc<str>,
     uuid: &str,
     rec: Option<SessionRecord>,
     elapsed: Option<Duration>,
-) -> tokio::sync::mpsc::Sender<CallMsg> {
-    let tx = CallActor::spawn(
+) -> Arc<Mailbox<CallMsg>> {
+    let uuid: Arc<str> = Arc::from(uuid);
+    let mailbox = CallActor::spawn(
         shared.clone(),
-        cmd.for_call(uuid).clone(),
-        uuid.to_string(),
-        alias.to_string(),
+        cmd.for_call(&uuid).clone(),
+        uuid.clone(),
+        alias.clone(),
         rec,
         elapsed,
     );
     shared.calls.insert(
-        uuid.to_string(),
+        uuid,
         CallEntry {
-            alias: alias.to_string(),
-            tx: tx.clone(),
+            alias: alias.clone(),
+            mailbox: mailbox.clone(),
         },
     );
-    tx
+    mailbox
 }
 
 fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
@@ -169,7 +173,7 @@ fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
 }
 
 /// Routes an event to its call's task, starting one where the event begins a call.
-async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &str, e: Event) {
+async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &Arc<str>, e: Event) {
     let (Some(name), Some(uuid)) = (
         e.event_name().map(str::to_string),
         e.unique_id().map(str::to_string),
@@ -182,9 +186,9 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &str, e: Event) {
         "CHANNEL_HANGUP_COMPLETE" => CallMsg::HangupComplete(Box::new(e)),
         _ => return,
     };
-    let existing = shared.calls.get(&uuid).map(|c| c.tx.clone());
-    let tx = match existing {
-        Some(tx) => tx,
+    let existing = shared.calls.get(uuid.as_str()).map(|c| c.mailbox.clone());
+    let mailbox = match existing {
+        Some(mailbox) => mailbox,
         None => match &msg {
             CallMsg::Park(..) | CallMsg::Answer(..) => {
                 spawn_call(shared, cmd, alias, &uuid, None, None)
@@ -196,12 +200,13 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &str, e: Event) {
             },
         },
     };
-    if let Err(err) = tx.send(msg).await {
+    if let Err(msg) = mailbox.send(msg) {
         // The task ended between lookup and send: only a new call's first event matters.
-        shared.calls.remove(&uuid);
-        if let CallMsg::Park(..) | CallMsg::Answer(..) = &err.0 {
-            let tx = spawn_call(shared, cmd, alias, &uuid, None, None);
-            let _ = tx.send(err.0).await;
+        shared
+            .calls
+            .remove_if(uuid.as_str(), |_, e| Arc::ptr_eq(&e.mailbox, &mailbox));
+        if let CallMsg::Park(..) | CallMsg::Answer(..) = &msg {
+            let _ = spawn_call(shared, cmd, alias, &uuid, None, None).send(msg);
         }
     }
 }
@@ -217,7 +222,7 @@ async fn switch_now(cmd: &Client) -> Option<DateTime<Utc>> {
 /// Compares the switch's channels with our sessions: sessions whose call
 /// is gone are settled, persisted sessions whose call is up are resumed,
 /// answered calls we never saw are picked up.
-async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
+async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
     let cmd = pool.any();
     // The command connection reconnects on its own schedule: give it time.
     let mut attempt = 0u32;
@@ -242,26 +247,26 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
         .filter_map(|r| r.uuid().map(str::to_string))
         .collect();
     let now = switch_now(cmd).await;
-    let mine: Vec<(String, tokio::sync::mpsc::Sender<CallMsg>)> = shared
+    let mine: Vec<(Arc<str>, Arc<Mailbox<CallMsg>>)> = shared
         .calls
         .iter()
-        .filter(|c| c.alias == alias)
-        .map(|c| (c.key().clone(), c.tx.clone()))
+        .filter(|c| c.alias == *alias)
+        .map(|c| (c.key().clone(), c.mailbox.clone()))
         .collect();
-    for (uuid, tx) in &mine {
-        if !alive.contains(uuid) {
-            let _ = tx.send(CallMsg::Gone(Box::new(now))).await;
+    for (uuid, mailbox) in &mine {
+        if !alive.contains(&**uuid) {
+            let _ = mailbox.send(CallMsg::Gone(Box::new(now)));
         }
     }
     for (key, value) in shared.journal.scan("session:") {
         let uuid = key.trim_start_matches("session:").to_string();
-        if shared.calls.contains_key(&uuid) {
+        if shared.calls.contains_key(uuid.as_str()) {
             continue;
         }
         let Ok(rec) = serde_json::from_value::<SessionRecord>(value) else {
             continue;
         };
-        if rec.origin_host != alias {
+        if rec.origin_host != *alias {
             continue;
         }
         if alive.contains(&uuid) {
@@ -275,8 +280,8 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
             spawn_call(shared, pool, alias, &uuid, Some(rec), Some(elapsed));
         } else {
             info!(%uuid, "settling a session whose call ended while we were away");
-            let tx = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(Duration::ZERO));
-            let _ = tx.send(CallMsg::Gone(Box::new(now))).await;
+            let mailbox = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(Duration::ZERO));
+            let _ = mailbox.send(CallMsg::Gone(Box::new(now)));
         }
     }
     for row in &rows {
@@ -286,8 +291,8 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &str) {
         }
         if let Some(event) = pickup_event(cmd, row).await {
             info!(%uuid, "picking up a call we did not know");
-            let tx = spawn_call(shared, pool, alias, uuid, None, None);
-            let _ = tx.send(CallMsg::Answer(Box::new(event))).await;
+            let mailbox = spawn_call(shared, pool, alias, uuid, None, None);
+            let _ = mailbox.send(CallMsg::Answer(Box::new(event)));
         }
     }
 }
