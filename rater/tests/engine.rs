@@ -345,3 +345,68 @@ async fn apier_balance_calls() {
         "NOT_FOUND"
     );
 }
+
+#[tokio::test]
+async fn an_interval_debit_says_what_the_credit_left_covers_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path()).await;
+    let origin = Origin {
+        cgr_id: "call-1".into(),
+        run_id: "*default".into(),
+    };
+    // Peak landline for 1001 (10 money): the first minute costs the connect
+    // fee and 0.10; what follows is 0.06/min per second, with no second
+    // connect fee, so the 9.85 left covers 9850 s (a fresh call would get
+    // only 9760 s: connect fee and first minute again).
+    let mut cd = call(
+        "cgrates.org",
+        "1001",
+        "0256123456",
+        "2024-03-06T14:00:00Z",
+        60,
+    );
+    cd.duration_index = TimeDelta::seconds(60);
+    let rest = TimeDelta::seconds(10_800 - 60);
+    let r = e.interval_debit(&cd, &origin, rest).await.unwrap();
+    assert_eq!(r.cost, dec!(0.15));
+    assert_eq!(r.more, Some(TimeDelta::seconds(9850)));
+    // A retry is answered from the op's record, limit included.
+    let again = e.interval_debit(&cd, &origin, rest).await.unwrap();
+    assert_eq!(again.more, r.more);
+    assert_eq!(
+        total(&e, "cgrates.org", "1001", BalanceType::Monetary).await,
+        dec!(9.85)
+    );
+    // The limit is capped by the rest of the call.
+    let mut second = call(
+        "cgrates.org",
+        "1001",
+        "0256123456",
+        "2024-03-06T14:01:00Z",
+        60,
+    );
+    second.loop_index = 1;
+    second.duration_index = TimeDelta::seconds(120);
+    let r = e
+        .interval_debit(&second, &origin, TimeDelta::seconds(600))
+        .await
+        .unwrap();
+    assert_eq!(r.cost, dec!(0.06));
+    assert_eq!(r.more, Some(TimeDelta::seconds(600)));
+    // An interval the credit cannot cover whole says nothing more.
+    let mut long = call(
+        "cgrates.org",
+        "1001",
+        "0256123456",
+        "2024-03-06T14:02:00Z",
+        20_000,
+    );
+    long.loop_index = 2;
+    long.duration_index = TimeDelta::seconds(20_120);
+    let r = e
+        .interval_debit(&long, &origin, TimeDelta::seconds(600))
+        .await
+        .unwrap();
+    assert!(r.usage < long.duration());
+    assert_eq!(r.more, None);
+}

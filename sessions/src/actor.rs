@@ -423,7 +423,14 @@ impl CallActor {
         let mut cd = self.descriptor(&rec.info, answer_time + delta(from), to - from);
         cd.loop_index = rec.loop_index;
         cd.duration_index = delta(to);
-        match self.shared.engine.interval_debit(&cd, &self.origin()).await {
+        // What follows this interval, for the limit the debit's reply sets.
+        let rest = delta(cfg.max_call_duration.saturating_sub(to));
+        match self
+            .shared
+            .engine
+            .interval_debit(&cd, &self.origin(), rest)
+            .await
+        {
             Ok(reply) => self.after_debit(reply, from, to).await,
             Err(e) => {
                 self.shared
@@ -445,6 +452,7 @@ impl CallActor {
     async fn after_debit(&mut self, reply: DebitReply, from: Duration, to: Duration) {
         self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
         let covered = reply.usage.to_std().unwrap_or_default();
+        let reply_more = reply.more;
         // The money left after this debit (the lean reply's `Money`).
         let money_left = rater::engine::decimal_of(&reply.json["Money"]).unwrap_or(Decimal::MAX);
         let Some(rec) = &mut self.rec else { return };
@@ -472,7 +480,6 @@ impl CallActor {
             }
             _ => None,
         };
-        let info = rec.info.clone();
         let answer_time = rec.answer_time;
         if let Some(file) = warn_low {
             let r = self
@@ -481,22 +488,11 @@ impl CallActor {
                 .await;
             self.check("uuid_broadcast", r);
         }
-        // What the credit covers from now: the paid-ahead part, plus more
-        // credit if it is not exhausted.
+        // What the credit covers from now: the paid-ahead part, plus what
+        // the credit left after the debit covers (the reply's `more`).
         let mut limit = paid_until;
         if !exhausted {
-            if let Some(at) = answer_time {
-                let rest = self.shared.cfg.max_call_duration.saturating_sub(paid_until);
-                let cd = self.descriptor(&info, at + delta(paid_until), rest);
-                if let Ok(more) = self
-                    .shared
-                    .engine
-                    .max_session_time(&cd, Some(rater::account::MaxSessionMethod::Exact))
-                    .await
-                {
-                    limit += more.to_std().unwrap_or_default();
-                }
-            }
+            limit += reply_more.and_then(|m| m.to_std().ok()).unwrap_or_default();
         }
         if exhausted {
             info!(paid_until = ?paid_until, "credit exhausted; cutting the call when it runs out");

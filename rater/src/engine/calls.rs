@@ -44,6 +44,9 @@ pub struct DebitReply {
     pub cost: Decimal,
     pub usage: TimeDelta,
     pub charges: Vec<Charge>,
+    /// Interval debits that covered their interval: how much longer the
+    /// credit left lasts for the rest of the call (JSON `More`, ns).
+    pub more: Option<TimeDelta>,
 }
 
 impl DebitReply {
@@ -52,11 +55,13 @@ impl DebitReply {
         let cost = decimal(&json["Cost"]).ok_or_else(bad)?;
         let usage = TimeDelta::nanoseconds(json["RatedUsage"].as_i64().ok_or_else(bad)?);
         let charges = serde_json::from_value(json["Charges"].clone()).map_err(|_| bad())?;
+        let more = json["More"].as_i64().map(TimeDelta::nanoseconds);
         Ok(DebitReply {
             json,
             cost,
             usage,
             charges,
+            more,
         })
     }
 
@@ -72,7 +77,7 @@ impl DebitReply {
                 json["AccountSummary"] = account_summary(account);
                 json
             }
-            Shape::Lean => serde_json::json!({
+            Shape::Lean | Shape::Interval(_) => serde_json::json!({
                 "Cost": super::json::number(result.cost.cost),
                 "RatedUsage": result.cost.rated_usage.num_nanoseconds().unwrap_or(0),
                 "Money": super::json::number(account.total(crate::account::BalanceType::Monetary)),
@@ -89,9 +94,12 @@ impl DebitReply {
 pub(crate) enum Shape {
     /// The whole CGRateS CallCost, for API clients.
     CallCost,
-    /// Cost, usage, charges and the account summary: what the session
+    /// Cost, usage, charges and the money left: what the session
     /// controller needs, a fraction of the memory per interval debit.
     Lean,
+    /// Lean, plus (`More`) how much of the call's following piece, of
+    /// this length, the credit left covers: a session's interval debit.
+    Interval(TimeDelta),
 }
 
 impl Engine {
@@ -117,7 +125,25 @@ impl Engine {
                 .accounts
                 .discount(&key, acc.counters.volume_discount_seconds);
             let result = run(&plan, acc, cd, discount)?;
-            DebitReply::build(&result, acc, shape)
+            let mut json = DebitReply::build(&result, acc, shape)?;
+            let rest = match shape {
+                Shape::Interval(rest) if rest > TimeDelta::zero() => Some(rest),
+                _ => None,
+            };
+            if let Some(rest) = rest.filter(|_| result.cost.rated_usage >= cd.duration()) {
+                // On the account as this debit leaves it, in the same change:
+                // no second read, and no other call's debit in between.
+                let discount = plan
+                    .accounts
+                    .discount(&key, acc.counters.volume_discount_seconds);
+                let next = continuation(cd, rest);
+                if let Ok(more) =
+                    ops::max_session_time(&plan, acc, &next, MaxSessionMethod::Exact, discount)
+                {
+                    json["More"] = more.num_nanoseconds().unwrap_or(i64::MAX).into();
+                }
+            }
+            Ok(json)
         };
         let json = if dry_run {
             let mut acc = self.store.get(&key).await?;
@@ -159,14 +185,25 @@ impl Engine {
     }
 
     /// A session's interval debit: MaxDebit with a lean reply (cost, usage,
-    /// charges, account summary) kept for idempotency.
+    /// charges, money left) kept for idempotency. When the interval is
+    /// covered whole, the reply also says how much of the following `rest`
+    /// of the call the credit left covers (`more`), worked out in the same
+    /// store change.
     pub async fn interval_debit(
         &self,
         cd: &CallDescriptor,
         origin: &Origin,
+        rest: TimeDelta,
     ) -> Result<DebitReply, AccountError> {
-        self.debit_with("interval", cd, origin, false, Shape::Lean, ops::max_debit)
-            .await
+        self.debit_with(
+            "interval",
+            cd,
+            origin,
+            false,
+            Shape::Interval(rest),
+            ops::max_debit,
+        )
+        .await
     }
 
     /// Responder.RefundIncrements: gives back what a debit's charges took.
@@ -211,6 +248,17 @@ impl Engine {
             discount,
         )
     }
+}
+
+/// The piece of a call that follows `cd` and lasts `rest`: no connect
+/// fee (not the first piece), rate groups continuing from `cd`'s end.
+fn continuation(cd: &CallDescriptor, rest: TimeDelta) -> CallDescriptor {
+    let mut next = cd.clone();
+    next.time_start = cd.time_end;
+    next.time_end = cd.time_end + rest;
+    next.loop_index = cd.loop_index.saturating_add(1);
+    next.duration_index = cd.elapsed_at_start() + cd.duration() + rest;
+    next
 }
 
 /// How a call's final debit treats a shortfall.
