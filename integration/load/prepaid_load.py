@@ -28,6 +28,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time the process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def get(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read().decode()
@@ -127,6 +134,7 @@ def main():
     acct = rpc(rpc_port, "APIerSv2.GetAccount", {"Tenant": "cgrates.org", "Account": "load"})["result"]
     left = sum(Decimal(str(b["Value"])) for b in acct["BalanceMap"]["*monetary"])
     answered = sum(1 for r in records if r["answered"])
+    cpu = cpu_seconds(tg.pid)
     tg.send_signal(signal.SIGTERM); tg.wait(timeout=60)
     per_call = (peak_rss - base_rss) * 1024 / peak_calls if peak_calls else 0
     print(f"calls placed {len(records)}, answered {answered}, peak concurrent {peak_calls}")
@@ -134,6 +142,7 @@ def main():
           f"-> switch's answers <= {rt * 1000:g} ms (histogram buckets)")
     print(f"tollgate RSS: base {base_rss / 1024:.1f} MiB, at peak {peak_rss / 1024:.1f} MiB, "
           f"{per_call:.0f} bytes per active call beyond the base")
+    print(f"tollgate CPU: {cpu:.1f} s for {len(records)} calls ({cpu * 1e3 / max(len(records), 1):.2f} ms per call)")
     print(f"calls billed wrong: {len(wrong)} (first: {wrong[:3]})")
     print(f"account: expected to lose {expected_total}, lost {start_money - left}")
     print(f"logs and records in {tmp}")
