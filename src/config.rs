@@ -231,6 +231,10 @@ pub struct Sessions {
     /// Simulated seconds per real second; only for tests against a sped-up simulated switch.
     #[serde(deserialize_with = "positive_f64")]
     pub clock_speed: f64,
+    /// How long call records stay in the session journal before they move
+    /// to the hourly archive files (`<store.path>/cdrs/`).
+    #[serde(deserialize_with = "non_negative_duration")]
+    pub cdr_retention: TimeDelta,
 }
 
 /// `sessions.low_balance_warning`.
@@ -267,6 +271,7 @@ impl Default for Sessions {
             on_rater_error: OnRaterError::Hangup,
             reject_in_dialplan: false,
             clock_speed: 1.0,
+            cdr_retention: TimeDelta::hours(1),
         }
     }
 }
@@ -577,5 +582,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.sessions.debit_interval, TimeDelta::seconds(90));
         assert_eq!(c.listen.idle_timeout, Duration::from_millis(250));
+        assert_eq!(
+            Config::default().sessions.cdr_retention,
+            TimeDelta::hours(1)
+        );
+        let c = Config::parse(r#"{"sessions": {"cdr_retention": "24h"}}"#, "t").unwrap();
+        assert_eq!(c.sessions.cdr_retention, TimeDelta::hours(24));
+        let e = Config::parse(r#"{"sessions": {"cdr_retention": "-1s"}}"#, "t").unwrap_err();
+        assert!(e.to_string().contains("sessions.cdr_retention"), "{e}");
     }
 }

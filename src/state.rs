@@ -86,6 +86,7 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
         },
         reject_in_dialplan: s.reject_in_dialplan,
         clock_speed: s.clock_speed,
+        cdr_retention: std(s.cdr_retention),
         switches: config
             .freeswitch
             .iter()

@@ -676,11 +676,16 @@ impl CallActor {
             unpaid,
             disconnect_cause: cause.to_string(),
             extra_info: extra,
+            order_id: Utc::now().timestamp_nanos_opt().unwrap_or(0),
         };
         info!(usage = ?usage, %cost, "settled");
         if let Ok(v) = serde_json::to_value(&cdr) {
-            if let Err(e) = self.shared.journal.put(&cdr_key, Some(v)).await {
-                warn!(error = %e, "could not write the call record");
+            match self.shared.journal.put(&cdr_key, Some(v)).await {
+                Ok(()) => self
+                    .shared
+                    .pending_cdrs
+                    .push(cdr.order_id, self.uuid.clone()),
+                Err(e) => warn!(error = %e, "could not write the call record"),
             }
         }
         self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);

@@ -47,6 +47,9 @@ pub struct SessionsConfig {
     pub reject_in_dialplan: bool,
     /// Simulated seconds per real second (tests against a fast switch only).
     pub clock_speed: f64,
+    /// How long a call record stays in the session journal before it moves
+    /// to the hourly archive files.
+    pub cdr_retention: Duration,
     pub switches: Vec<SwitchConfig>,
 }
 
@@ -64,6 +67,7 @@ impl Default for SessionsConfig {
             on_rater_error: RaterErrorPolicy::Hangup,
             reject_in_dialplan: false,
             clock_speed: 1.0,
+            cdr_retention: Duration::from_secs(3600),
             switches: vec![],
         }
     }

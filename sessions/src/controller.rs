@@ -1,9 +1,12 @@
 //! The session controller: starts a connection per configured switch,
-//! resumes persisted sessions, and answers what the API asks about
-//! sessions and call records. Shutting down leaves calls up: the switch
-//! keeps enforcing each call's limit, and a restart resumes them.
+//! resumes persisted sessions, archives old call records, and answers what
+//! the API asks about sessions and call records. Shutting down leaves calls
+//! up: the switch keeps enforcing each call's limit, and a restart resumes
+//! them.
 
 use crate::actor::CallMsg;
+use crate::archive::Archive;
+use crate::archiver;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::{Journal, JournalError};
@@ -12,10 +15,13 @@ use crate::record::{Cdr, SessionRecord};
 use crate::shared::Shared;
 use dashmap::DashMap;
 use rater::engine::Engine;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::warn;
 
 /// Which call records to return.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +33,15 @@ pub struct CdrFilter {
     pub limit: Option<usize>,
 }
 
+impl CdrFilter {
+    fn matches(&self, c: &Cdr) -> bool {
+        let keep = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+        keep(&self.tenants, &c.tenant)
+            && keep(&self.accounts, &c.account)
+            && keep(&self.origin_ids, &c.origin_id)
+    }
+}
+
 pub struct Controller {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
@@ -34,13 +49,18 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Opens the session journal at `journal_path` and starts following the switches.
+    /// Opens the session journal at `journal_path` (call records are
+    /// archived in `cdrs/` beside it) and starts following the switches.
     pub fn start(
         engine: Arc<Engine>,
         cfg: SessionsConfig,
         journal_path: &Path,
     ) -> Result<Controller, JournalError> {
         let journal = Journal::open(journal_path)?;
+        let archive_dir = journal_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("cdrs");
         let shared = Arc::new(Shared {
             engine,
             clock: Clock::new(cfg.clock_speed),
@@ -48,14 +68,18 @@ impl Controller {
             journal,
             metrics: Metrics::default(),
             calls: DashMap::new(),
+            archive: Arc::new(Archive::new(archive_dir)),
+            pending_cdrs: Default::default(),
         });
+        archiver::queue_journal(&shared);
         let (shutdown, rx) = watch::channel(false);
-        let tasks: Vec<_> = shared
+        let mut tasks: Vec<_> = shared
             .cfg
             .switches
             .iter()
             .map(|sw| tokio::spawn(crate::switch::run(shared.clone(), sw.clone(), rx.clone())))
             .collect();
+        tasks.push(tokio::spawn(archiver::run(shared.clone(), rx.clone())));
         Ok(Controller {
             shared,
             shutdown,
@@ -73,30 +97,62 @@ impl Controller {
             .collect()
     }
 
-    /// Call records matching `filter`, oldest answer first.
+    /// Call records matching `filter`, in the order they were stored: the
+    /// archive's, then the journal's. Asking by `origin_ids` for records
+    /// still in the journal reads no archive file.
     pub fn cdrs(&self, filter: &CdrFilter) -> Vec<Cdr> {
-        let keep = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
-        let mut out: Vec<Cdr> = self
-            .shared
-            .journal
-            .scan("cdr:")
-            .into_iter()
-            .filter_map(|(_, v)| serde_json::from_value::<Cdr>(v).ok())
-            .filter(|c| {
-                keep(&filter.tenants, &c.tenant)
-                    && keep(&filter.accounts, &c.account)
-                    && keep(&filter.origin_ids, &c.origin_id)
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            a.answer_time
-                .cmp(&b.answer_time)
-                .then(a.cgr_id.cmp(&b.cgr_id))
-        });
+        let want = filter
+            .offset
+            .saturating_add(filter.limit.unwrap_or(usize::MAX));
+        let journal = &self.shared.journal;
+        let mut out = Vec::new();
+        let mut archived = HashSet::new();
+        let all_recent = !filter.origin_ids.is_empty()
+            && filter
+                .origin_ids
+                .iter()
+                .all(|id| journal.contains(&format!("cdr:{id}")));
+        if !all_recent {
+            let read = self.shared.archive.for_each(|c| {
+                if filter.matches(&c) && archived.insert(c.cgr_id.clone()) {
+                    out.push(c);
+                }
+                match out.len() >= want {
+                    true => ControlFlow::Break(()),
+                    false => ControlFlow::Continue(()),
+                }
+            });
+            if let Err(e) = read {
+                warn!(error = %e, "reading the call record archive");
+            }
+        }
+        if out.len() < want {
+            let values: Vec<serde_json::Value> = match filter.origin_ids.is_empty() {
+                true => journal.scan("cdr:").into_iter().map(|(_, v)| v).collect(),
+                false => filter
+                    .origin_ids
+                    .iter()
+                    .filter_map(|id| journal.get(&format!("cdr:{id}")))
+                    .collect(),
+            };
+            let mut recent: Vec<Cdr> = values
+                .into_iter()
+                .filter_map(|v| serde_json::from_value::<Cdr>(v).ok())
+                .filter(|c| filter.matches(c) && !archived.contains(&c.cgr_id))
+                .collect();
+            recent.sort_by(|a, b| a.order_id.cmp(&b.order_id).then(a.cgr_id.cmp(&b.cgr_id)));
+            out.extend(recent);
+        }
         out.into_iter()
             .skip(filter.offset)
             .take(filter.limit.unwrap_or(usize::MAX))
             .collect()
+    }
+
+    /// Moves the call records older than the retention to the archive now
+    /// (it also happens on its own, every minute at most); returns how many.
+    pub async fn archive_due_cdrs(&self) -> Result<usize, String> {
+        archiver::archive_due(&self.shared, chrono::Utc::now()).await
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -8,6 +8,8 @@
 //!   resumes live calls and settles the ones that ended meanwhile.
 
 pub mod actor;
+pub mod archive;
+mod archiver;
 pub mod callinfo;
 pub mod clock;
 pub mod config;

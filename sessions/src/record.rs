@@ -86,4 +86,16 @@ pub struct Cdr {
     pub disconnect_cause: String,
     /// How the call ended for billing, or what went wrong.
     pub extra_info: String,
+    /// When the record was stored, Unix nanoseconds (as CGRateS sets
+    /// `OrderID`): the order of settlement, by which records are listed
+    /// and archived.
+    #[serde(rename = "OrderID", default)]
+    pub order_id: i64,
+}
+
+impl Cdr {
+    /// When the record was stored.
+    pub fn stored_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_nanos(self.order_id)
+    }
 }

@@ -1,6 +1,8 @@
 //! State every call task and switch connection shares.
 
 use crate::actor::CallMsg;
+use crate::archive::Archive;
+use crate::archiver::Pending;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::Journal;
@@ -24,4 +26,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// Live calls by uuid (the key shares the task's copy of the uuid).
     pub calls: DashMap<Arc<str>, CallEntry>,
+    /// Where call records go once older than `cfg.cdr_retention`.
+    pub archive: Arc<Archive>,
+    /// Call records in the journal, oldest first, waiting to be archived.
+    pub pending_cdrs: Pending,
 }
