@@ -68,6 +68,37 @@ enum Next {
     Done,
 }
 
+/// Ends a call's task however it ends, a panic included: its mailbox
+/// refuses further events (a sender then knows the task is gone, and a
+/// new call under the same id gets a task of its own) and its entry
+/// leaves the call table, so a later event or a resync finds the
+/// persisted session instead of a mailbox nobody reads.
+struct TaskEnd {
+    shared: Arc<Shared>,
+    uuid: Arc<str>,
+    mailbox: Arc<Mailbox<CallMsg>>,
+}
+
+impl Drop for TaskEnd {
+    fn drop(&mut self) {
+        let dropped = self.mailbox.close();
+        if !dropped.is_empty() {
+            debug!(
+                events = dropped.len(),
+                "events after the call's end ignored"
+            );
+        }
+        let mailbox = &self.mailbox;
+        self.shared
+            .calls
+            .remove_if(&*self.uuid, |_, e| Arc::ptr_eq(&e.mailbox, mailbox));
+        self.shared
+            .metrics
+            .active_calls
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl CallActor {
     /// Starts a call's task; `rec` and `elapsed` resume a persisted session
     /// (answered `elapsed` ago, in switch time).
@@ -117,6 +148,11 @@ impl CallActor {
 
     async fn run(mut self: Box<Self>) {
         let mailbox = self.mailbox.clone();
+        let _end = TaskEnd {
+            shared: self.shared.clone(),
+            uuid: self.uuid.clone(),
+            mailbox: mailbox.clone(),
+        };
         loop {
             let tick = self.next_debit;
             let next = tokio::select! {
@@ -132,22 +168,6 @@ impl CallActor {
                 break;
             }
         }
-        // Refuse further events first: a sender then knows this task is
-        // gone, and a new call under the same id gets a task of its own.
-        let dropped = mailbox.close();
-        if !dropped.is_empty() {
-            debug!(
-                events = dropped.len(),
-                "events after the call's end ignored"
-            );
-        }
-        self.shared
-            .calls
-            .remove_if(&*self.uuid, |_, e| Arc::ptr_eq(&e.mailbox, &mailbox));
-        self.shared
-            .metrics
-            .active_calls
-            .fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn handle(&mut self, msg: CallMsg) -> Next {

@@ -60,6 +60,16 @@ impl Archive {
         let Some((_, ids)) = last.as_mut() else {
             return Ok(());
         };
+        let result = self.write(&path, ids, cdrs);
+        if result.is_err() {
+            // The file may end in part of a line now: read it afresh (and
+            // cut that part) before the next append.
+            *last = None;
+        }
+        result
+    }
+
+    fn write(&self, path: &Path, ids: &mut HashSet<String>, cdrs: &[Cdr]) -> std::io::Result<()> {
         let mut out = Vec::new();
         let mut added = Vec::new();
         for cdr in cdrs {
@@ -73,19 +83,26 @@ impl Archive {
         if out.is_empty() {
             return Ok(());
         }
-        let created = !path.exists();
         if let Some(day) = path.parent() {
             std::fs::create_dir_all(day)?;
         }
-        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
         file.write_all(&out)?;
         file.sync_data()?;
-        if created {
-            // The new file's name must survive a crash too.
-            if let Some(day) = path.parent() {
-                File::open(day)?.sync_all()?;
+        // The names must survive a crash too: the hour file in its day, the
+        // day in the archive, the archive in its parent. A few syncs per
+        // move (once a minute at most) cost nothing and need no memory of
+        // which ones were done.
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            File::open(d)?.sync_all()?;
+            if d == self.dir {
+                if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    File::open(parent)?.sync_all()?;
+                }
+                break;
             }
-            File::open(&self.dir)?.sync_all()?;
+            dir = d.parent();
         }
         ids.extend(added.into_iter().cloned());
         Ok(())
@@ -275,6 +292,28 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.len() > whole && !text.contains("\"Ru{"));
+    }
+
+    #[test]
+    fn after_a_failed_append_the_file_is_read_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 11, 21, 9, 15, 0).unwrap();
+        let a = Archive::new(dir.path());
+        a.append(t, &[cdr("a", t)]).unwrap();
+        let path = a.hour_file(t);
+        let good = std::fs::read(&path).unwrap();
+        // The append fails (here: the file cannot be opened) ...
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(a.append(t, &[cdr("b", t)]).is_err());
+        // ... after writing part of a line.
+        std::fs::remove_dir(&path).unwrap();
+        let mut torn = good.clone();
+        torn.extend_from_slice(b"{\"CGRID\":\"b\",\"Ru");
+        std::fs::write(&path, &torn).unwrap();
+        // The retry starts on a line of its own: both records read back.
+        a.append(t, &[cdr("b", t)]).unwrap();
+        assert_eq!(ids(&a), ["a", "b"]);
     }
 
     #[test]

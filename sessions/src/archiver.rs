@@ -9,6 +9,7 @@
 use crate::record::Cdr;
 use crate::shared::Shared;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use futures::future::join_all;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,18 +133,17 @@ pub(crate) async fn archive_due(shared: &Shared, now: DateTime<Utc>) -> Result<u
             return Err(format!("archiving call records: {e}"));
         }
     };
-    let mut moved = 0;
-    for cdr in hours.values().flatten() {
-        match shared
-            .journal
-            .put(&format!("cdr:{}", cdr.cgr_id), None)
-            .await
-        {
-            Ok(()) => moved += 1,
-            Err(e) => return Err(e.to_string()),
-        }
+    // All at once: the journal's writer syncs them together.
+    let keys: Vec<String> = hours
+        .values()
+        .flatten()
+        .map(|c| format!("cdr:{}", c.cgr_id))
+        .collect();
+    let results = join_all(keys.iter().map(|k| shared.journal.put(k, None))).await;
+    match results.into_iter().find_map(Result::err) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(keys.len()),
     }
-    Ok(moved)
 }
 
 /// Archives what is due now and then, until shutdown.

@@ -85,7 +85,10 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// A switch timestamp in microseconds since the epoch (0 means never).
 pub fn micros(event: &Event, header: &str) -> Option<DateTime<Utc>> {
     let us: i64 = non_empty(event.header(header))?.parse().ok()?;
-    if us <= 0 {
+    // Up to the year 9999: a switch's nonsense must not overflow the date
+    // arithmetic of a call that lasts hours.
+    const MAX_US: i64 = 253_402_300_799_000_000;
+    if us <= 0 || us > MAX_US {
         return None;
     }
     Utc.timestamp_micros(us).single()
@@ -208,5 +211,24 @@ mod tests {
             .unwrap_err()
             .0
             .starts_with("UNSUPPORTED_REQUEST_TYPE"));
+    }
+
+    #[test]
+    fn switch_times_outside_reason_are_absent() {
+        let at = |v: &str| micros(&event(&[("T", v)]), "T");
+        assert_eq!(
+            at("1732100000123456").map(|t| t.timestamp_micros()),
+            Some(1732100000123456)
+        );
+        for bad in [
+            "0",
+            "-5",
+            "abc",
+            "",
+            "253402300800000000",
+            "9223372036854775807",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 }

@@ -97,22 +97,36 @@ impl Controller {
             .collect()
     }
 
-    /// Call records matching `filter`, in the order they were stored: the
-    /// archive's, then the journal's. Asking by `origin_ids` for records
-    /// still in the journal reads no archive file.
+    /// Call records matching `filter`, oldest first: the archive's (by
+    /// hour of storage), then the journal's (by `OrderID`). Asking by
+    /// `origin_ids` for records still in the journal reads no archive file.
+    /// It reads files: call it off the async threads.
     pub fn cdrs(&self, filter: &CdrFilter) -> Vec<Cdr> {
         let want = filter
             .offset
             .saturating_add(filter.limit.unwrap_or(usize::MAX));
         let journal = &self.shared.journal;
-        let mut out = Vec::new();
-        let mut archived = HashSet::new();
-        let all_recent = !filter.origin_ids.is_empty()
-            && filter
+        // The journal first, then the archive: a record archived in between
+        // is found in both (and kept once), never in neither.
+        let values: Vec<serde_json::Value> = match filter.origin_ids.is_empty() {
+            true => journal.scan("cdr:").into_iter().map(|(_, v)| v).collect(),
+            false => filter
                 .origin_ids
                 .iter()
-                .all(|id| journal.contains(&format!("cdr:{id}")));
-        if !all_recent {
+                .filter_map(|id| journal.get(&format!("cdr:{id}")))
+                .collect(),
+        };
+        let all_in_journal =
+            !filter.origin_ids.is_empty() && values.len() == filter.origin_ids.len();
+        let mut recent: Vec<Cdr> = values
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<Cdr>(v).ok())
+            .filter(|c| filter.matches(c))
+            .collect();
+        recent.sort_by(|a, b| a.order_id.cmp(&b.order_id).then(a.cgr_id.cmp(&b.cgr_id)));
+        let mut out = Vec::new();
+        let mut archived = HashSet::new();
+        if !all_in_journal {
             let read = self.shared.archive.for_each(|c| {
                 if filter.matches(&c) && archived.insert(c.cgr_id.clone()) {
                     out.push(c);
@@ -127,21 +141,7 @@ impl Controller {
             }
         }
         if out.len() < want {
-            let values: Vec<serde_json::Value> = match filter.origin_ids.is_empty() {
-                true => journal.scan("cdr:").into_iter().map(|(_, v)| v).collect(),
-                false => filter
-                    .origin_ids
-                    .iter()
-                    .filter_map(|id| journal.get(&format!("cdr:{id}")))
-                    .collect(),
-            };
-            let mut recent: Vec<Cdr> = values
-                .into_iter()
-                .filter_map(|v| serde_json::from_value::<Cdr>(v).ok())
-                .filter(|c| filter.matches(c) && !archived.contains(&c.cgr_id))
-                .collect();
-            recent.sort_by(|a, b| a.order_id.cmp(&b.order_id).then(a.cgr_id.cmp(&b.cgr_id)));
-            out.extend(recent);
+            out.extend(recent.into_iter().filter(|c| !archived.contains(&c.cgr_id)));
         }
         out.into_iter()
             .skip(filter.offset)

@@ -1,7 +1,8 @@
 //! The session journal: a durable map from `session:<uuid>` (a live call's
 //! state, rewritten a few times per call) and `cdr:<uuid>` (an ended call's
-//! record, kept for good) to JSON values, so a restart resumes live calls
-//! and settles the ones that ended meanwhile.
+//! record, kept until it moves to the archive, see [`crate::archive`]) to
+//! JSON values, so a restart resumes live calls and settles the ones that
+//! ended meanwhile.
 //!
 //! It is laid out like bitcask: the file holds the values and memory holds
 //! only an index, each key and where its latest record is, so memory does

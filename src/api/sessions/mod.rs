@@ -6,6 +6,11 @@
 use crate::rpc::{ApiError, RegistryBuilder};
 use sessions::CdrFilter;
 
+/// Call records in one `GetCDRs` answer when the request sets no `Limit`
+/// (an explicit `Limit` may be larger): the archive holds every call ever
+/// made, and one answer must not hold them all. Page with `Offset`.
+pub const DEFAULT_CDR_LIMIT: usize = 10_000;
+
 pub fn register(r: &mut RegistryBuilder) {
     r.sync(&["SessionSv1.GetActiveSessions"], |state, _params| {
         Ok(state
@@ -18,7 +23,10 @@ pub fn register(r: &mut RegistryBuilder) {
         &["CDRsV1.GetCDRs", "CdrsV1.GetCDRs", "APIerSv2.GetCDRs"],
         |state, params| {
             let filter = if params.raw().get().trim() == "null" {
-                CdrFilter::default()
+                CdrFilter {
+                    limit: Some(DEFAULT_CDR_LIMIT),
+                    ..Default::default()
+                }
             } else {
                 let obj = params.obj("RPCCDRsFilter")?;
                 CdrFilter {
@@ -26,7 +34,11 @@ pub fn register(r: &mut RegistryBuilder) {
                     accounts: obj.strings("Accounts")?,
                     origin_ids: obj.strings("OriginIDs")?,
                     offset: obj.i64("Offset")?.unwrap_or(0).max(0) as usize,
-                    limit: obj.i64("Limit")?.filter(|l| *l > 0).map(|l| l as usize),
+                    limit: Some(
+                        obj.i64("Limit")?
+                            .filter(|l| *l > 0)
+                            .map_or(DEFAULT_CDR_LIMIT, |l| l as usize),
+                    ),
                 }
             };
             let cdrs = state
