@@ -122,7 +122,7 @@ def main():
     text = get(f"http://127.0.0.1:{http}/metrics")
     le, auths = p99_bucket(text)
     rt, _ = p99_bucket(text, "tollgate_authorization_round_trip_seconds")
-    cdrs = rpc(rpc_port, "CDRsV1.GetCDRs", {})["result"] or []
+    cdrs = rpc(rpc_port, "CDRsV1.GetCDRs", {"Limit": len(records) + 1})["result"] or []
     by_id = {c["OriginID"]: c for c in cdrs}
     wrong, expected_total = [], Decimal(0)
     for r in records:
