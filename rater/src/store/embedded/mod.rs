@@ -150,6 +150,17 @@ impl EmbeddedStore {
     }
 }
 
+/// Waits for the writer's answer: on disk, or why not.
+async fn durable(ack: writer::Ack) -> Result<(), AccountError> {
+    match ack.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(AccountError::Store(e)),
+        Err(_) => Err(AccountError::Store(
+            "the account log writer has stopped".into(),
+        )),
+    }
+}
+
 #[async_trait]
 impl AccountStore for EmbeddedStore {
     async fn get(&self, key: &AccountKey) -> Result<Option<Account>, AccountError> {
@@ -196,7 +207,11 @@ impl AccountStore for EmbeddedStore {
         let slot = self.slot(key);
         let mut current = slot.lock().await;
         if let Some(reply) = op.and_then(|op| self.reply_of(op)) {
-            return Ok(reply);
+            // A retry may come while the first attempt's record is still on
+            // its way to disk: answer only once it is there, and never if
+            // writing it failed.
+            drop(current);
+            return durable(self.writer.barrier()).await.map(|()| reply);
         }
         let mut next = current.clone();
         let reply = change(&mut next)?;
@@ -222,22 +237,10 @@ impl AccountStore for EmbeddedStore {
         };
         *current = entry.account;
         drop(current);
-        match ack.await {
-            Ok(Ok(())) => Ok(reply),
-            Ok(Err(e)) => Err(AccountError::Store(e)),
-            Err(_) => Err(AccountError::Store(
-                "the account log writer has stopped".into(),
-            )),
-        }
+        durable(ack).await.map(|()| reply)
     }
 
     async fn flush(&self) -> Result<(), AccountError> {
-        match self.writer.compact().await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AccountError::Store(e)),
-            Err(_) => Err(AccountError::Store(
-                "the account log writer has stopped".into(),
-            )),
-        }
+        durable(self.writer.compact()).await
     }
 }

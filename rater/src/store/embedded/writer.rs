@@ -34,6 +34,11 @@ pub(super) enum Msg {
     Compact {
         ack: oneshot::Sender<Result<(), String>>,
     },
+    /// Answered with the result of the batch that holds everything queued
+    /// before it: on disk, or the write failed.
+    Barrier {
+        ack: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// The writer's view: the latest record of every account and the retained
@@ -95,6 +100,15 @@ impl Writer {
         rx
     }
 
+    /// Fires once everything queued before it is on disk (or failed).
+    pub fn barrier(&self) -> Ack {
+        let (ack, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(Msg::Barrier { ack })) = self.tx.send(Msg::Barrier { ack }) {
+            let _ = ack.send(Err("the account log writer has stopped".into()));
+        }
+        rx
+    }
+
     /// Writes a snapshot and truncates the log.
     pub fn compact(&self) -> Ack {
         let (ack, rx) = oneshot::channel();
@@ -143,6 +157,7 @@ impl Job {
                         acks.push(ack);
                     }
                     Msg::Compact { ack } => compacts.push(ack),
+                    Msg::Barrier { ack } => acks.push(ack),
                 }
                 if acks.len() < 8192 {
                     next = rx.try_recv().ok();
