@@ -260,12 +260,17 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
 
 /// `GET /sessions`: the live calls (as `SessionSv1.GetActiveSessions`).
 async fn active_sessions(State(api): State<Arc<Api>>) -> Response {
-    let list = api
-        .state
-        .sessions
-        .as_ref()
-        .map(|s| s.active_sessions())
-        .unwrap_or_default();
+    // The sessions are read from the journal file: off the async threads.
+    let state = api.state.clone();
+    let list = tokio::task::spawn_blocking(move || {
+        state
+            .sessions
+            .as_ref()
+            .map(|s| s.active_sessions())
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
     match serde_json::to_value(list) {
         Ok(v) => json(StatusCode::OK, v.to_string()),
         Err(e) => json(

@@ -12,14 +12,15 @@ use sessions::CdrFilter;
 pub const DEFAULT_CDR_LIMIT: usize = 10_000;
 
 pub fn register(r: &mut RegistryBuilder) {
-    r.sync(&["SessionSv1.GetActiveSessions"], |state, _params| {
+    // Both read files (the session journal, the call record archive).
+    r.blocking(&["SessionSv1.GetActiveSessions"], |state, _params| {
         Ok(state
             .sessions
             .as_ref()
             .map(|s| s.active_sessions())
             .unwrap_or_default())
     });
-    r.sync(
+    r.blocking(
         &["CDRsV1.GetCDRs", "CdrsV1.GetCDRs", "APIerSv2.GetCDRs"],
         |state, params| {
             let filter = if params.raw().get().trim() == "null" {
