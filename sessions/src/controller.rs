@@ -7,11 +7,12 @@
 use crate::actor::CallMsg;
 use crate::archive::Archive;
 use crate::archiver;
+use crate::callinfo::RequestType;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::{Journal, JournalError};
 use crate::metrics::Metrics;
-use crate::record::{Cdr, SessionRecord};
+use crate::record::{ActiveSession, Cdr, SessionRecord};
 use crate::shared::Shared;
 use dashmap::DashMap;
 use rater::engine::Engine;
@@ -19,6 +20,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -87,13 +89,21 @@ impl Controller {
         })
     }
 
-    /// Live sessions, as persisted.
-    pub fn active_sessions(&self) -> Vec<SessionRecord> {
+    /// Live sessions as CGRateS shows them (`SessionSv1.GetActiveSessions`).
+    /// It reads the journal file: call it off the async threads.
+    pub fn active_sessions(&self) -> Vec<ActiveSession> {
         self.shared
             .journal
             .scan("session:")
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .filter_map(|(_, v)| serde_json::from_value::<SessionRecord>(v).ok())
+            .map(|rec| {
+                let interval = match rec.info.request_type {
+                    RequestType::Prepaid => self.shared.cfg.debit_interval,
+                    _ => Duration::ZERO,
+                };
+                ActiveSession::of(&rec, interval)
+            })
             .collect()
     }
 

@@ -24,4 +24,4 @@ mod switch;
 pub use callinfo::{CallInfo, RequestType};
 pub use config::{LowBalanceWarning, RaterErrorPolicy, SessionsConfig, SwitchConfig};
 pub use controller::{CdrFilter, Controller};
-pub use record::{Cdr, Phase, SessionRecord};
+pub use record::{ActiveSession, Cdr, Phase, SessionRecord};

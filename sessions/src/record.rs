@@ -99,3 +99,127 @@ impl Cdr {
         DateTime::from_timestamp_nanos(self.order_id)
     }
 }
+
+/// A live session as CGRateS (v0.10 `ExternalSession`) shows it in
+/// `SessionSv1.GetActiveSessions`: flat call facts, durations in
+/// nanoseconds, unset times as Go's zero time. `Usage` is the call time
+/// paid so far; tollgate adds `MaxUsage` (seconds granted at authorization)
+/// and `Limit` (ns from the answer at which the switch ends the call).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ActiveSession {
+    #[serde(rename = "CGRID")]
+    pub cgr_id: String,
+    #[serde(rename = "RunID")]
+    pub run_id: &'static str,
+    #[serde(rename = "ToR")]
+    pub tor: &'static str,
+    #[serde(rename = "OriginID")]
+    pub origin_id: String,
+    pub origin_host: Arc<str>,
+    pub source: &'static str,
+    pub request_type: &'static str,
+    pub tenant: String,
+    pub category: String,
+    pub account: String,
+    pub subject: String,
+    pub destination: String,
+    #[serde(serialize_with = "go_time")]
+    pub setup_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "go_time")]
+    pub answer_time: Option<DateTime<Utc>>,
+    pub usage: i64,
+    pub extra_fields: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "NodeID")]
+    pub node_id: &'static str,
+    pub loop_index: u32,
+    pub duration_index: i64,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
+    pub max_cost_so_far: Decimal,
+    pub debit_interval: i64,
+    pub max_usage: u64,
+    pub limit: i64,
+}
+
+/// Go's zero time stands for an unset `time.Time`.
+fn go_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => t.serialize(s),
+        None => s.serialize_str("0001-01-01T00:00:00Z"),
+    }
+}
+
+impl ActiveSession {
+    /// The view of `rec`, debited every `debit_interval` (zero when the
+    /// call is not debited while it runs).
+    pub fn of(rec: &SessionRecord, debit_interval: Duration) -> ActiveSession {
+        let info = &rec.info;
+        ActiveSession {
+            cgr_id: info.uuid.clone(),
+            run_id: "*default",
+            tor: "*voice",
+            origin_id: info.uuid.clone(),
+            origin_host: rec.origin_host.clone(),
+            source: "FreeSWITCHAgent",
+            request_type: info.request_type.as_str(),
+            tenant: info.tenant.clone(),
+            category: info.category.clone(),
+            account: info.account.clone(),
+            subject: info.subject.clone(),
+            destination: info.destination.clone(),
+            setup_time: info.setup_time,
+            answer_time: rec.answer_time,
+            usage: rec.debited_ns,
+            extra_fields: Default::default(),
+            node_id: "",
+            loop_index: rec.loop_index,
+            duration_index: rec.debited_ns,
+            max_cost_so_far: rec.cost_debited,
+            debit_interval: i64::try_from(debit_interval.as_nanos()).unwrap_or(i64::MAX),
+            max_usage: rec.max_usage,
+            limit: rec.limit_ns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callinfo::RequestType;
+
+    #[test]
+    fn an_unanswered_session_has_go_zero_times() {
+        let rec = SessionRecord {
+            info: CallInfo {
+                uuid: "u1".into(),
+                request_type: RequestType::Postpaid,
+                tenant: "t".into(),
+                category: "call".into(),
+                account: "a".into(),
+                subject: "a".into(),
+                destination: "1002".into(),
+                transfer_to: "1002".into(),
+                dialplan: None,
+                context: None,
+                caller: "a".into(),
+                setup_time: None,
+            },
+            origin_host: Arc::from("fs1"),
+            phase: Phase::Authorized,
+            max_usage: 0,
+            answer_time: None,
+            debited_ns: 0,
+            limit_ns: 0,
+            loop_index: 0,
+            charges: vec![],
+            cost_debited: Decimal::ZERO,
+            warned_low_balance: false,
+        };
+        let v = serde_json::to_value(ActiveSession::of(&rec, Duration::ZERO)).unwrap();
+        assert_eq!(v["AnswerTime"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["SetupTime"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["RequestType"], "*postpaid");
+        assert_eq!(v["Usage"], 0);
+        assert_eq!(v["ExtraFields"], serde_json::json!({}));
+    }
+}

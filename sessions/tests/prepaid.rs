@@ -156,3 +156,42 @@ async fn connect_fee_is_charged_once() {
     assert_eq!(money(&engine, "1001").await, dec!(9.05));
     ctl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_call_shows_as_cgrates_shows_active_sessions() {
+    let Rig {
+        dir: _dir,
+        sw,
+        engine: _engine,
+        ctl,
+    } = rig(dec!(10), |_| {}).await;
+    let uuid = sw.place_call(prepaid("1001", "1002", 120.0)).unwrap();
+    // Wait until the call is answered and its first interval debited.
+    let mut live = None;
+    for _ in 0..1000 {
+        if let Some(s) = ctl.active_sessions().into_iter().find(|s| s.usage > 0) {
+            live = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = live.expect("the call shows as an active session");
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["CGRID"], uuid.as_str());
+    assert_eq!(v["OriginID"], uuid.as_str());
+    assert_eq!(v["OriginHost"], "fs1");
+    assert_eq!(v["RunID"], "*default");
+    assert_eq!(v["ToR"], "*voice");
+    assert_eq!(v["RequestType"], "*prepaid");
+    assert_eq!(v["Tenant"], "cgrates.org");
+    assert_eq!(v["Account"], "1001");
+    assert_eq!(v["Destination"], "1002");
+    assert_eq!(v["DebitInterval"], 10_000_000_000i64);
+    assert!(v["Usage"].as_i64().unwrap() >= 10_000_000_000, "{v}");
+    assert!(v["LoopIndex"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["AnswerTime"].as_str().unwrap().starts_with("20"), "{v}");
+    assert!(v["MaxCostSoFar"].as_f64().unwrap() > 0.0, "{v}");
+    sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
+    no_sessions(&ctl).await;
+    ctl.shutdown().await;
+}
