@@ -68,6 +68,13 @@ enum Next {
     Done,
 }
 
+/// Where in its life a call is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Park,
+    Answer,
+}
+
 /// Ends a call's task however it ends, a panic included: its mailbox
 /// refuses further events (a sender then knows the task is gone, and a
 /// new call under the same id gets a task of its own) and its entry
@@ -245,7 +252,11 @@ impl CallActor {
         }
     }
 
-    async fn refuse(&mut self, reason: &str) -> Next {
+    /// Refuses the call. With `reject_in_dialplan`, a parked call with a
+    /// known destination goes back to the dialplan (which reads
+    /// `cgr_notify`); any other call is killed: a call already answered, or
+    /// one that cannot be sent back, must not go on unbilled.
+    async fn refuse(&mut self, reason: &str, at: At) -> Next {
         info!(reason, "call refused");
         self.shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
         let notify = format!("-{reason}");
@@ -254,7 +265,12 @@ impl CallActor {
             .uuid_setvar(&self.uuid, "cgr_notify", Some(&notify.replace(' ', "_")))
             .await;
         self.check("uuid_setvar cgr_notify", r);
-        if self.shared.cfg.reject_in_dialplan {
+        let can_go_back = at == At::Park
+            && self
+                .rec
+                .as_ref()
+                .is_some_and(|r| !r.info.transfer_to.is_empty());
+        if self.shared.cfg.reject_in_dialplan && can_go_back {
             self.transfer_back().await;
         } else {
             let r = self.cmd.uuid_kill(&self.uuid, Some("CALL_REJECTED")).await;
@@ -313,7 +329,7 @@ impl CallActor {
     async fn on_park(&mut self, e: &Event, received: Instant) -> Next {
         let info = match CallInfo::from_event(e, &self.shared.cfg) {
             Ok(info) => info,
-            Err(Refusal(reason)) => return self.refuse(&reason).await,
+            Err(Refusal(reason)) => return self.refuse(&reason, At::Park).await,
         };
         debug!(?info, "parked");
         self.rec = Some(self.new_record(info.clone(), 0));
@@ -328,7 +344,7 @@ impl CallActor {
         }
         let secs = match self.max_usage(&info, event_time(e)).await {
             Ok(secs) => secs,
-            Err(reason) => return self.refuse(&reason).await,
+            Err(reason) => return self.refuse(&reason, At::Park).await,
         };
         let on_answer = format!("sched_hangup +{secs} alloted_timeout");
         let max = secs.to_string();
@@ -375,7 +391,7 @@ impl CallActor {
             // Answered without a park: authorize now and let the switch enforce it.
             let info = match CallInfo::from_event(e, &self.shared.cfg) {
                 Ok(info) => info,
-                Err(Refusal(reason)) => return self.refuse(&reason).await,
+                Err(Refusal(reason)) => return self.refuse(&reason, At::Answer).await,
             };
             if info.request_type == RequestType::None {
                 return Next::Done;
@@ -395,7 +411,7 @@ impl CallActor {
                             .fetch_add(1, Ordering::Relaxed);
                         max_usage = secs;
                     }
-                    Err(reason) => return self.refuse(&reason).await,
+                    Err(reason) => return self.refuse(&reason, At::Answer).await,
                 }
             }
             self.rec = Some(self.new_record(info, max_usage));

@@ -1,0 +1,57 @@
+//! The controller's choices for switches that do not park and dialplans
+//! that handle refusals, against the simulated switch on a fast clock.
+
+mod common;
+
+use common::*;
+use integration::HangupBy;
+use rust_decimal_macros::dec;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_without_a_park_is_limited_at_answer() {
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(1), |_| {}).await;
+    // 1.00 pays 100 s; the switch does not park, the caller would talk 300 s.
+    let uuid = sw
+        .place_call(prepaid("1001", "1002", 300.0).park(false))
+        .unwrap();
+    let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
+    assert!(rec.answered);
+    assert!(!rec.logged("uuid_transfer"), "{:?}", rec.log);
+    assert!(rec.logged("sched_hangup"), "{:?}", rec.log);
+    assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup), "{:?}", rec.log);
+    let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
+    assert!((talked - 100.0).abs() <= 1.0, "cut after {talked} s");
+    assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(1));
+    assert_eq!(money(&engine, "1001").await, dec!(0));
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_left_to_the_dialplan_never_talks_unbilled() {
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(0), |c| c.reject_in_dialplan = true).await;
+    // Refused at park: back to the dialplan with the reason, not killed.
+    // This dialplan ignores `cgr_notify` and answers: the call is cut at
+    // once, still refused.
+    let uuid = sw.place_call(prepaid("1001", "1002", 60.0)).unwrap();
+    let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
+    assert_eq!(rec.variable("cgr_notify"), Some("-INSUFFICIENT_CREDIT"));
+    assert!(rec.logged("uuid_transfer"), "{:?}", rec.log);
+    assert_eq!(rec.hangup_by, Some(HangupBy::UuidKill), "{:?}", rec.log);
+    assert!(rec.billsec <= 1, "talked {} s", rec.billsec);
+    assert_eq!(money(&engine, "1001").await, dec!(0));
+    no_sessions(&ctl).await;
+    ctl.shutdown().await;
+}
