@@ -475,7 +475,12 @@ impl CallActor {
                     .fetch_add(1, Ordering::Relaxed);
                 warn!(error = %e, "debit failed");
                 if cfg.on_rater_error == RaterErrorPolicy::Hangup {
-                    let r = self.cmd.uuid_kill(&self.uuid, Some("SYSTEM_ERROR")).await;
+                    // A cause FreeSWITCH knows (Q.850 41): it would turn an
+                    // unknown one into NORMAL_CLEARING.
+                    let r = self
+                        .cmd
+                        .uuid_kill(&self.uuid, Some("NORMAL_TEMPORARY_FAILURE"))
+                        .await;
                     self.check("uuid_kill", r);
                 } else {
                     self.next_debit =
