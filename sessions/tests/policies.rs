@@ -55,3 +55,24 @@ async fn a_refusal_left_to_the_dialplan_never_talks_unbilled() {
     no_sessions(&ctl).await;
     ctl.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_below_the_minimum_call_is_refused() {
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig(dec!(0.05), |c| {
+        c.min_call_duration = Duration::from_secs(10)
+    })
+    .await;
+    // 0.05 pays 5 s, less than the 10 s minimum.
+    let uuid = sw.place_call(prepaid("1001", "1002", 60.0)).unwrap();
+    let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
+    assert!(!rec.answered);
+    assert_eq!(rec.variable("cgr_notify"), Some("-INSUFFICIENT_CREDIT"));
+    assert_eq!(rec.hangup_by, Some(HangupBy::UuidKill));
+    assert_eq!(money(&engine, "1001").await, dec!(0.05));
+    ctl.shutdown().await;
+}
