@@ -108,9 +108,21 @@ impl Archive {
         Ok(())
     }
 
-    /// Every archived record, oldest hour first, until `visit` breaks.
-    pub fn for_each(&self, mut visit: impl FnMut(Cdr) -> ControlFlow<()>) -> std::io::Result<()> {
+    /// Every archived record, oldest hour first, until `visit` breaks;
+    /// hours wholly outside `stored` (Unix ns, start included, end
+    /// excluded) are not read.
+    pub fn for_each(
+        &self,
+        stored: (Option<i64>, Option<i64>),
+        mut visit: impl FnMut(Cdr) -> ControlFlow<()>,
+    ) -> std::io::Result<()> {
         for path in self.hour_files()? {
+            if let Some(hour) = hour_of(&path).and_then(|h| h.timestamp_nanos_opt()) {
+                let next = hour.saturating_add(3_600_000_000_000);
+                if stored.0.is_some_and(|s| next <= s) || stored.1.is_some_and(|e| hour >= e) {
+                    continue;
+                }
+            }
             let mut stop = false;
             read_lines(&path, |line| match serde_json::from_str::<Cdr>(line) {
                 Ok(cdr) => {
@@ -143,6 +155,14 @@ impl Archive {
         }
         Ok(files)
     }
+}
+
+/// The hour a file of this archive holds (`…/YYYY-MM-DD/HH.jsonl`).
+fn hour_of(path: &Path) -> Option<DateTime<Utc>> {
+    let hour: u32 = path.file_stem()?.to_str()?.parse().ok()?;
+    let day = path.parent()?.file_name()?.to_str()?;
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(hour, 0, 0)?.and_utc())
 }
 
 fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -241,7 +261,7 @@ mod tests {
 
     fn ids(a: &Archive) -> Vec<String> {
         let mut out = vec![];
-        a.for_each(|c| {
+        a.for_each((None, None), |c| {
             out.push(c.cgr_id);
             ControlFlow::Continue(())
         })
@@ -267,12 +287,36 @@ mod tests {
         // Stopping early.
         let mut first = vec![];
         again
-            .for_each(|c| {
+            .for_each((None, None), |c| {
                 first.push(c.cgr_id);
                 ControlFlow::Break(())
             })
             .unwrap();
         assert_eq!(first, ["a"]);
+    }
+
+    #[test]
+    fn hours_outside_the_asked_times_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Archive::new(dir.path());
+        let t9 = Utc.with_ymd_and_hms(2026, 11, 21, 9, 15, 0).unwrap();
+        let t10 = Utc.with_ymd_and_hms(2026, 11, 21, 10, 5, 0).unwrap();
+        a.append(t9, &[cdr("a", t9)]).unwrap();
+        a.append(t10, &[cdr("b", t10)]).unwrap();
+        let ten = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
+        let ns = |t: DateTime<Utc>| t.timestamp_nanos_opt();
+        let read = |stored| {
+            let mut out = vec![];
+            a.for_each(stored, |c| {
+                out.push(c.cgr_id);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(read((ns(ten), None)), ["b"]);
+        assert_eq!(read((None, ns(ten))), ["a"]);
+        assert_eq!(read((ns(t9), ns(t10))), ["a", "b"]);
     }
 
     #[test]
@@ -323,7 +367,7 @@ mod tests {
         let a = Archive::new(dir.path());
         a.append(t, &[cdr("a", t)]).unwrap();
         let mut got = vec![];
-        a.for_each(|c| {
+        a.for_each((None, None), |c| {
             got.push(c);
             ControlFlow::Continue(())
         })

@@ -8,6 +8,7 @@ use crate::actor::CallMsg;
 use crate::archive::Archive;
 use crate::archiver;
 use crate::callinfo::RequestType;
+use crate::cdr_filter::CdrFilter;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::{Journal, JournalError};
@@ -24,25 +25,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
-
-/// Which call records to return.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CdrFilter {
-    pub tenants: Vec<String>,
-    pub accounts: Vec<String>,
-    pub origin_ids: Vec<String>,
-    pub offset: usize,
-    pub limit: Option<usize>,
-}
-
-impl CdrFilter {
-    fn matches(&self, c: &Cdr) -> bool {
-        let keep = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
-        keep(&self.tenants, &c.tenant)
-            && keep(&self.accounts, &c.account)
-            && keep(&self.origin_ids, &c.origin_id)
-    }
-}
 
 pub struct Controller {
     shared: Arc<Shared>,
@@ -118,16 +100,15 @@ impl Controller {
         let journal = &self.shared.journal;
         // The journal first, then the archive: a record archived in between
         // is found in both (and kept once), never in neither.
-        let values: Vec<serde_json::Value> = match filter.origin_ids.is_empty() {
+        let ids = filter.ids();
+        let values: Vec<serde_json::Value> = match ids.is_empty() {
             true => journal.scan("cdr:").into_iter().map(|(_, v)| v).collect(),
-            false => filter
-                .origin_ids
+            false => ids
                 .iter()
                 .filter_map(|id| journal.get(&format!("cdr:{id}")))
                 .collect(),
         };
-        let all_in_journal =
-            !filter.origin_ids.is_empty() && values.len() == filter.origin_ids.len();
+        let all_in_journal = !ids.is_empty() && values.len() == ids.len();
         let mut recent: Vec<Cdr> = values
             .into_iter()
             .filter_map(|v| serde_json::from_value::<Cdr>(v).ok())
@@ -137,7 +118,8 @@ impl Controller {
         let mut out = Vec::new();
         let mut archived = HashSet::new();
         if !all_in_journal {
-            let read = self.shared.archive.for_each(|c| {
+            let stored = (filter.order_id.start, filter.order_id.end);
+            let read = self.shared.archive.for_each(stored, |c| {
                 if filter.matches(&c) && archived.insert(c.cgr_id.clone()) {
                     out.push(c);
                 }

@@ -11,6 +11,7 @@ pub mod actor;
 pub mod archive;
 mod archiver;
 pub mod callinfo;
+pub mod cdr_filter;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -22,6 +23,7 @@ mod shared;
 mod switch;
 
 pub use callinfo::{CallInfo, RequestType};
+pub use cdr_filter::{CdrFilter, Interval};
 pub use config::{LowBalanceWarning, RaterErrorPolicy, SessionsConfig, SwitchConfig};
-pub use controller::{CdrFilter, Controller};
+pub use controller::Controller;
 pub use record::{ActiveSession, Cdr, Phase, SessionRecord};

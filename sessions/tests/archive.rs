@@ -133,7 +133,16 @@ async fn a_record_archived_just_before_a_crash_is_not_archived_twice() {
     let lines = archived_lines(dir.path());
     assert_eq!(lines.len(), 2, "{lines:?}");
     let all = ctl.cdrs(&CdrFilter::default());
-    assert_eq!(all, [kept, fresh]);
+    assert_eq!(all, [kept.clone(), fresh.clone()]);
+    // By id, and by when they were stored, from the archive.
+    let by_id = CdrFilter {
+        cgr_ids: vec!["fresh".into()],
+        ..Default::default()
+    };
+    assert_eq!(ctl.cdrs(&by_id), std::slice::from_ref(&fresh));
+    let mut later = CdrFilter::default();
+    later.order_id.start = Some(fresh.order_id);
+    assert_eq!(ctl.cdrs(&later), [fresh]);
     ctl.shutdown().await;
     drop(ctl);
     assert_eq!(journal_cdrs(dir.path()).await, 0);

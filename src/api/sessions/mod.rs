@@ -1,15 +1,13 @@
 //! The session controller over the API: `SessionSv1.GetActiveSessions`
-//! (the live calls) and `CDRsV1.GetCDRs` (call records: `Tenants`,
-//! `Accounts`, `OriginIDs`, `Offset`, `Limit`). Without configured switches
-//! both answer empty lists.
+//! (the live calls) and `CDRsV1.GetCDRs` (call records, filtered as
+//! [`cdr_filter`] reads CGRateS's `RPCCDRsFilter`). Without configured
+//! switches both answer empty lists.
 
 use crate::rpc::{ApiError, RegistryBuilder};
-use sessions::CdrFilter;
 
-/// Call records in one `GetCDRs` answer when the request sets no `Limit`
-/// (an explicit `Limit` may be larger): the archive holds every call ever
-/// made, and one answer must not hold them all. Page with `Offset`.
-pub const DEFAULT_CDR_LIMIT: usize = 10_000;
+mod cdr_filter;
+
+pub use cdr_filter::DEFAULT_CDR_LIMIT;
 
 pub fn register(r: &mut RegistryBuilder) {
     // Both read files (the session journal, the call record archive).
@@ -24,23 +22,9 @@ pub fn register(r: &mut RegistryBuilder) {
         &["CDRsV1.GetCDRs", "CdrsV1.GetCDRs", "APIerSv2.GetCDRs"],
         |state, params| {
             let filter = if params.raw().get().trim() == "null" {
-                CdrFilter {
-                    limit: Some(DEFAULT_CDR_LIMIT),
-                    ..Default::default()
-                }
+                cdr_filter::everything()
             } else {
-                let obj = params.obj("RPCCDRsFilter")?;
-                CdrFilter {
-                    tenants: obj.strings("Tenants")?,
-                    accounts: obj.strings("Accounts")?,
-                    origin_ids: obj.strings("OriginIDs")?,
-                    offset: obj.i64("Offset")?.unwrap_or(0).max(0) as usize,
-                    limit: Some(
-                        obj.i64("Limit")?
-                            .filter(|l| *l > 0)
-                            .map_or(DEFAULT_CDR_LIMIT, |l| l as usize),
-                    ),
-                }
+                cdr_filter::parse(&params.obj("RPCCDRsFilter")?)?
             };
             let cdrs = state
                 .sessions
