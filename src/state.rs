@@ -20,6 +20,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Why the server cannot start with this configuration.
 #[derive(Debug, Error)]
@@ -59,6 +61,8 @@ pub struct AppState {
     /// Serializes plan loads so that they swap in the order they finish.
     load_lock: Mutex<()>,
     loads: AtomicU64,
+    /// Runs the timed action plans; told to stop at shutdown.
+    scheduler: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
 
 /// The session controller's settings from the config.
@@ -108,7 +112,8 @@ fn max_session_method(config: &Config) -> MaxSessionMethod {
 
 impl AppState {
     /// Loads the start-up tariff plan, opens the stores, provisions the
-    /// plan's new accounts and starts the session controller.
+    /// plan's new accounts, starts the timed action plans and the session
+    /// controller.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
         let tz = config.general.timezone;
         let dir = config.tariffplan.clone();
@@ -149,6 +154,8 @@ impl AppState {
                 &journal,
             )?)
         };
+        let (stop, stopped) = watch::channel(false);
+        let scheduler = tokio::spawn(engine.clone().run_scheduler(stopped));
         Ok(AppState {
             defaults: Defaults::from_config(&config),
             config,
@@ -157,6 +164,7 @@ impl AppState {
             sessions,
             load_lock: Mutex::new(()),
             loads: AtomicU64::new(0),
+            scheduler: Mutex::new(Some((stop, scheduler))),
         })
     }
 
@@ -200,6 +208,15 @@ impl AppState {
     pub async fn shutdown(&self) -> Result<(), String> {
         if let Some(sessions) = &self.sessions {
             sessions.shutdown().await;
+        }
+        let scheduler = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, task)) = scheduler {
+            let _ = stop.send(true);
+            let _ = task.await;
         }
         self.stordb
             .flush()

@@ -136,6 +136,18 @@ pub struct ActionTiming {
     pub weight: Decimal,
 }
 
+impl ActionTiming {
+    /// Whether this entry runs at a timing's starts (not once at provisioning).
+    pub fn is_timed(&self) -> bool {
+        self.timing_id != "*asap" && !self.timing_id.is_empty()
+    }
+
+    /// How an account records the runs of this entry of plan `plan_id`.
+    pub fn run_key(&self, plan_id: &str) -> String {
+        format!("{plan_id}:{}:{}", self.actions_id, self.timing_id)
+    }
+}
+
 /// What a trigger watches. tollgate knows the received-call seconds counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThresholdType {

@@ -206,6 +206,36 @@ pub struct TariffPlan {
 }
 
 impl TariffPlan {
+    /// A fresh account as the plan provisions it at `now`: its `*asap`
+    /// actions run, and each timed entry of its action plan recorded as run
+    /// for its latest start (the next start is the first it gets).
+    pub fn provision(
+        &self,
+        aa: &crate::actions::AccountActions,
+        now: DateTime<Utc>,
+    ) -> crate::account::Account {
+        let mut account = self.accounts.provision(aa);
+        for t in self
+            .accounts
+            .action_plans
+            .get(&aa.action_plan_id)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.is_timed())
+        {
+            let start = self
+                .timings
+                .get(&t.timing_id)
+                .and_then(|timing| timing.last_start(now, self.timezone));
+            if let Some(start) = start {
+                account
+                    .plan_runs
+                    .insert(t.run_key(&aa.action_plan_id), start);
+            }
+        }
+        account
+    }
+
     /// An empty plan: every rating request fails with `RATING_PLAN_NOT_FOUND`.
     pub fn empty(timezone: Tz) -> Self {
         TariffPlan {

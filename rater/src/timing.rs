@@ -1,7 +1,8 @@
 //! Timings: the calendar rules (years, months, month days, week days, time
 //! of day) that say when a rate interval of a rating plan applies.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 /// Seconds in a day, the exclusive upper bound of a time of day.
@@ -48,6 +49,28 @@ impl Timing {
                 || self
                     .week_days
                     .contains(&date.weekday().num_days_from_sunday()))
+    }
+
+    /// The latest moment at or before `now` when this timing starts: a
+    /// matching day of `tz` at its start time (a start in a daylight-saving
+    /// gap moves an hour later). Looks back four years.
+    pub fn last_start(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        let today = now.with_timezone(&tz).date_naive();
+        (0..=1461u64)
+            .filter_map(|back| today.checked_sub_days(Days::new(back)))
+            .filter(|day| self.matches_day(*day))
+            .find_map(|day| {
+                let start = day.and_hms_opt(0, 0, 0)? + TimeDelta::seconds(self.start_time.into());
+                let at = tz
+                    .from_local_datetime(&start)
+                    .earliest()
+                    .or_else(|| {
+                        tz.from_local_datetime(&(start + TimeDelta::hours(1)))
+                            .earliest()
+                    })?
+                    .with_timezone(&Utc);
+                (at <= now).then_some(at)
+            })
     }
 
     /// Whether the rule is active at `tod` seconds after local midnight of a matching day.
@@ -208,5 +231,37 @@ mod tests {
                 .0,
             4
         );
+    }
+}
+
+#[cfg(test)]
+mod last_start_tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_start_in_the_plan_zone() {
+        let tz: Tz = "Europe/Bucharest".parse().unwrap();
+        // Mondays at 08:00 local.
+        let t = Timing::parse("MON8", "*any", "*any", "*any", "1", "08:00:00").unwrap();
+        // Wednesday 2026-11-25 12:00 UTC: the Monday before, 08:00 EET (06:00 UTC).
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let want = Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap();
+        assert_eq!(t.last_start(now, tz), Some(want));
+        // Exactly at the start counts; a second before, the week before.
+        assert_eq!(t.last_start(want, tz), Some(want));
+        assert_eq!(
+            t.last_start(want - TimeDelta::seconds(1), tz),
+            Some(want - TimeDelta::days(7))
+        );
+        // 03:30 on the spring-forward day does not exist: an hour later.
+        let gap = Timing::parse("G", "2026", "3", "29", "*any", "03:30:00").unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        assert_eq!(
+            gap.last_start(after, tz),
+            Some(Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap())
+        );
+        // A date long past the look-back: none.
+        let old = Timing::parse("O", "2001", "*any", "*any", "*any", "00:00:00").unwrap();
+        assert_eq!(old.last_start(now, tz), None);
     }
 }

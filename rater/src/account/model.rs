@@ -2,6 +2,7 @@
 //! counters of the 2012 budget calls. Serialized in CGRateS's shape.
 
 use super::balance::{Balance, BalanceType};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,6 +60,10 @@ pub struct Account {
     pub disabled: bool,
     #[serde(default)]
     pub counters: Counters,
+    /// Timed action-plan entries: the last start each one ran for (or was
+    /// first seen at), so each start runs once (see `engine::schedule`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plan_runs: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Account {
@@ -69,6 +74,7 @@ impl Account {
             allow_negative: false,
             disabled: false,
             counters: Counters::default(),
+            plan_runs: BTreeMap::new(),
         }
     }
 

@@ -7,6 +7,8 @@ mod apier;
 mod budget;
 mod calls;
 mod json;
+mod schedule;
+pub use schedule::{ScheduleRun, CHECK_EVERY};
 
 pub use apier::{AccountArgs, BalanceArgs};
 pub use calls::{DebitReply, Origin, Shortfall};
@@ -59,6 +61,7 @@ impl Engine {
         let plan = Arc::new(plan);
         self.plan.store(plan.clone());
         let mut created = 0;
+        let now = chrono::Utc::now();
         for aa in &plan.accounts.account_actions {
             let reply = self
                 .store
@@ -66,7 +69,7 @@ impl Engine {
                     if acc.is_some() {
                         return Ok(serde_json::json!(false));
                     }
-                    *acc = Some(plan.accounts.provision(aa));
+                    *acc = Some(plan.provision(aa, now));
                     Ok(serde_json::json!(true))
                 })
                 .await?;

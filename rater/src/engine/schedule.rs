@@ -1,0 +1,138 @@
+//! Timed action plans. An `ActionPlans.csv` entry whose timing is a
+//! `Timings.csv` row (not `*asap`) runs its actions on every account of the
+//! plan each time the timing starts, read in the plan's time zone: a
+//! timing `*any,*any,1,*any,00:00:00` tops up on the first of every month.
+//!
+//! Each account remembers, per entry, the last start it ran for, in the
+//! same store change as the actions, so a start runs exactly once however
+//! often it is checked, across restarts and on several nodes sharing a
+//! PostgreSQL store. A start missed while tollgate was down runs once at
+//! the next check. A provisioned account starts with each entry's latest
+//! start recorded (see [`crate::TariffPlan::provision`]); one the
+//! scheduler finds without a record (from before timed plans ran) only
+//! records the latest start. What an account would have received before
+//! it existed is never back-filled.
+
+use super::Engine;
+use crate::account::{AccountError, AccountKey};
+use crate::actions::ActionTiming;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the scheduler looks for starts that have passed.
+pub const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// What a check did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleRun {
+    /// Accounts whose actions ran.
+    pub ran: usize,
+    /// Accounts seen for the first time (the latest start recorded, nothing run).
+    pub first_seen: usize,
+}
+
+impl Engine {
+    /// Runs the timed action-plan entries whose latest start at `now` has
+    /// not run yet, on every account of their plan. `done` remembers, per
+    /// entry, the start every account has been brought to, so a check
+    /// with nothing new touches no account.
+    pub async fn run_due_actions(
+        &self,
+        now: DateTime<Utc>,
+        done: &mut HashMap<String, DateTime<Utc>>,
+    ) -> Result<ScheduleRun, AccountError> {
+        let plan = self.plan();
+        let mut result = ScheduleRun::default();
+        for (plan_id, timings) in &plan.accounts.action_plans {
+            for t in timings.iter().filter(|t| t.is_timed()) {
+                let Some(timing) = plan.timings.get(&t.timing_id) else {
+                    continue;
+                };
+                let Some(start) = timing.last_start(now, plan.timezone) else {
+                    continue;
+                };
+                let key = t.run_key(plan_id);
+                if done.get(&key) == Some(&start) {
+                    continue;
+                }
+                for aa in plan
+                    .accounts
+                    .account_actions
+                    .iter()
+                    .filter(|aa| &aa.action_plan_id == plan_id)
+                {
+                    match self.run_entry(&aa.key, &key, t, start).await? {
+                        Some(true) => result.ran += 1,
+                        Some(false) => result.first_seen += 1,
+                        None => {}
+                    }
+                }
+                done.insert(key, start);
+            }
+        }
+        Ok(result)
+    }
+
+    /// Brings one account's entry to `start`: Some(true) if its actions ran,
+    /// Some(false) if the account saw the entry for the first time, None if
+    /// there was nothing to do (or no such account).
+    async fn run_entry(
+        &self,
+        account: &AccountKey,
+        key: &str,
+        t: &ActionTiming,
+        start: DateTime<Utc>,
+    ) -> Result<Option<bool>, AccountError> {
+        let needed = match self.store.get(account).await? {
+            Some(acc) => acc.plan_runs.get(key).is_none_or(|last| *last < start),
+            None => false,
+        };
+        if !needed {
+            return Ok(None);
+        }
+        let plan = self.plan();
+        let actions = plan.accounts.actions.get(&t.actions_id);
+        let reply = self
+            .store
+            .update(account, None, &mut |acc| {
+                let Some(acc) = acc.as_mut() else {
+                    return Ok(Value::Null);
+                };
+                let ran = match acc.plan_runs.get(key) {
+                    Some(last) if *last >= start => return Ok(Value::Null),
+                    Some(_) => {
+                        for action in actions.into_iter().flatten() {
+                            action.apply(acc);
+                        }
+                        true
+                    }
+                    None => false,
+                };
+                acc.plan_runs.insert(key.to_string(), start);
+                Ok(Value::Bool(ran))
+            })
+            .await?;
+        if reply == Value::Bool(true) {
+            tracing::info!(%account, entry = key, %start, "timed actions ran");
+        }
+        Ok(reply.as_bool())
+    }
+
+    /// Checks for due timed actions every [`CHECK_EVERY`] until `shutdown`.
+    pub async fn run_scheduler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut done = HashMap::new();
+        loop {
+            if let Err(e) = self.run_due_actions(Utc::now(), &mut done).await {
+                tracing::warn!(error = %e, "timed actions: will try again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(CHECK_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

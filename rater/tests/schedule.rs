@@ -1,0 +1,100 @@
+//! Timed action plans: a monthly top-up runs once per start, across
+//! restarts, catches up one missed start, and never back-fills.
+
+mod support;
+
+use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
+use rater::account::{AccountKey, BalanceType, MaxSessionMethod};
+use rater::engine::{Engine, ScheduleRun};
+use rater::store::embedded::EmbeddedStore;
+use rater::store::AccountStore;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::collections::HashMap;
+use std::sync::Arc;
+use support::plan;
+
+const TIMINGS: &str = "#Id,Years,Months,MonthDays,WeekDays,Time\nFIRST,*any,*any,1,*any,00:00:00\n";
+const ACTIONS: &str = "#ActionsId,Action,ExtraParameters,Filter,BalanceId,BalanceType,Categories,DestinationIds,RatingSubject,SharedGroup,ExpiryTime,TimingIds,Units,BalanceWeight,BalanceBlocker,BalanceDisabled,Weight
+ACT_START,*topup_reset,,,main,*monetary,,,,,*unlimited,,10,10,false,false,10
+ACT_MONTHLY,*topup,,,main,*monetary,,,,,*unlimited,,5,10,false,false,10
+";
+const PLANS: &str =
+    "#Id,ActionsId,TimingId,Weight\nAP,ACT_START,*asap,20\nAP,ACT_MONTHLY,FIRST,10\n";
+const ACCOUNTS: &str = "#Tenant,Account,ActionPlanId,ActionTriggersId,AllowNegative,Disabled\nt,a,AP,,false,false\nt,b,AP,,false,false\n";
+
+/// The first of the month `months` after `at`'s, at 00:00 UTC.
+fn first_of_month(at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
+    let m = at.month0() + months;
+    Utc.with_ymd_and_hms(at.year() + (m / 12) as i32, m % 12 + 1, 1, 0, 0, 0)
+        .unwrap()
+}
+
+async fn money(e: &Engine, account: &str) -> Decimal {
+    let key = AccountKey::new("t", account);
+    e.store()
+        .get(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .total(BalanceType::Monetary)
+}
+
+#[tokio::test]
+async fn a_monthly_top_up_runs_once_per_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let e = Engine::new(
+        rater::TariffPlan::empty(chrono_tz::Tz::UTC),
+        store.clone(),
+        MaxSessionMethod::Exact,
+    );
+    let p = plan(&[
+        ("Timings.csv", TIMINGS),
+        ("Actions.csv", ACTIONS),
+        ("ActionPlans.csv", PLANS),
+        ("AccountActions.csv", ACCOUNTS),
+    ]);
+    assert_eq!(e.install_plan(p).await.unwrap(), 2);
+    let now = Utc::now();
+    let mut done = HashMap::new();
+    // Provisioned now: this month's start is not back-filled.
+    let nothing = ScheduleRun::default();
+    assert_eq!(e.run_due_actions(now, &mut done).await.unwrap(), nothing);
+    assert_eq!(money(&e, "a").await, dec!(10));
+    // The next first of the month: both accounts get 5, once.
+    let next = first_of_month(now, 1) + TimeDelta::minutes(1);
+    let ran = e.run_due_actions(next, &mut done).await.unwrap();
+    assert_eq!(ran.ran, 2);
+    assert_eq!(e.run_due_actions(next, &mut done).await.unwrap(), nothing);
+    // A restart (nothing cached) finds it done in the accounts.
+    let mut fresh = HashMap::new();
+    assert_eq!(e.run_due_actions(next, &mut fresh).await.unwrap(), nothing);
+    assert_eq!(money(&e, "a").await, dec!(15));
+    // Down for three months: the latest start runs once.
+    let later = first_of_month(now, 4) + TimeDelta::hours(5);
+    assert_eq!(e.run_due_actions(later, &mut fresh).await.unwrap().ran, 2);
+    assert_eq!(money(&e, "b").await, dec!(20));
+    // An account with no record (from before timed plans) records, no run.
+    let key = AccountKey::new("t", "b");
+    store
+        .update(&key, None, &mut |acc| {
+            acc.as_mut().unwrap().plan_runs.clear();
+            Ok(serde_json::Value::Null)
+        })
+        .await
+        .unwrap();
+    let even_later = first_of_month(now, 4) + TimeDelta::hours(6);
+    let r = e
+        .run_due_actions(even_later, &mut HashMap::new())
+        .await
+        .unwrap();
+    assert_eq!((r.ran, r.first_seen), (0, 1));
+    assert_eq!(money(&e, "b").await, dec!(20));
+    // Reopened, the record is still there.
+    drop(e);
+    drop(store);
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let acc = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(acc.plan_runs.len(), 1);
+}
