@@ -207,33 +207,47 @@ pub struct TariffPlan {
 
 impl TariffPlan {
     /// A fresh account as the plan provisions it at `now`: its `*asap`
-    /// actions run, and each timed entry of its action plan recorded as run
-    /// for its latest start (the next start is the first it gets).
+    /// actions run, and it is enrolled in its timed entries from `now`.
     pub fn provision(
         &self,
         aa: &crate::actions::AccountActions,
         now: DateTime<Utc>,
     ) -> crate::account::Account {
         let mut account = self.accounts.provision(aa);
-        for t in self
+        self.enroll(&mut account, aa, now);
+        account
+    }
+
+    /// Makes the account's timed-entry records those of its action plan:
+    /// an entry it already has keeps its moment, a new one starts at `now`
+    /// (starts before it are not its own), one of another plan is dropped
+    /// (so rejoining that plan later starts afresh). Returns whether
+    /// anything changed.
+    pub fn enroll(
+        &self,
+        account: &mut crate::account::Account,
+        aa: &crate::actions::AccountActions,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let keys: std::collections::BTreeSet<String> = self
             .accounts
             .action_plans
             .get(&aa.action_plan_id)
             .into_iter()
             .flatten()
             .filter(|t| t.is_timed())
-        {
-            let start = self
-                .timings
-                .get(&t.timing_id)
-                .and_then(|timing| timing.last_start(now, self.timezone));
-            if let Some(start) = start {
-                account
-                    .plan_runs
-                    .insert(t.run_key(&aa.action_plan_id), start);
+            .map(|t| t.run_key(&aa.action_plan_id))
+            .collect();
+        let before = account.plan_runs.len();
+        account.plan_runs.retain(|k, _| keys.contains(k));
+        let mut changed = account.plan_runs.len() != before;
+        for key in keys {
+            if let std::collections::btree_map::Entry::Vacant(new) = account.plan_runs.entry(key) {
+                new.insert(now);
+                changed = true;
             }
         }
-        account
+        changed
     }
 
     /// An empty plan: every rating request fails with `RATING_PLAN_NOT_FOUND`.

@@ -98,3 +98,84 @@ async fn a_monthly_top_up_runs_once_per_start() {
     let acc = store.get(&key).await.unwrap().unwrap();
     assert_eq!(acc.plan_runs.len(), 1);
 }
+
+fn plan_with(accounts: &str, timings: &str) -> rater::TariffPlan {
+    plan(&[
+        ("Timings.csv", timings),
+        ("Actions.csv", ACTIONS),
+        (
+            "ActionPlans.csv",
+            "#Id,ActionsId,TimingId,Weight\nAP,ACT_START,*asap,20\nAP,ACT_MONTHLY,FIRST,10\nAP_NONE,ACT_START,*asap,10\n",
+        ),
+        ("AccountActions.csv", accounts),
+    ])
+}
+
+#[tokio::test]
+async fn joining_leaving_and_first_starts_in_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let e = Engine::new(
+        rater::TariffPlan::empty(chrono_tz::Tz::UTC),
+        store,
+        MaxSessionMethod::Exact,
+    );
+    let now = Utc::now();
+    let mut done = HashMap::new();
+    // `c` exists (made through the API) before any plan binds it.
+    let args = rater::engine::BalanceArgs {
+        tenant: "t".into(),
+        account: "c".into(),
+        balance_type: Some(BalanceType::Monetary),
+        id: Some("main".into()),
+        value: Some(dec!(1)),
+        ..Default::default()
+    };
+    e.set_balance(&args).await.unwrap();
+    e.install_plan(plan_with(ACCOUNTS, TIMINGS)).await.unwrap();
+    e.run_due_actions(now, &mut done).await.unwrap();
+    // The plan now binds `c` too: it joins from now and gets the next start,
+    // although the scheduler had this month's start cached as done.
+    let with_c = format!("{ACCOUNTS}t,c,AP,,false,false\n");
+    e.install_plan_at(plan_with(&with_c, TIMINGS), now)
+        .await
+        .unwrap();
+    let next = first_of_month(now, 1) + TimeDelta::minutes(1);
+    assert_eq!(e.run_due_actions(next, &mut done).await.unwrap().ran, 3);
+    assert_eq!(money(&e, "c").await, dec!(6));
+    // `c` leaves for a plan without timed entries, misses a start, then
+    // rejoins: the start it missed is not back-filled.
+    let away = format!("{ACCOUNTS}t,c,AP_NONE,,false,false\n");
+    e.install_plan_at(plan_with(&away, TIMINGS), next)
+        .await
+        .unwrap();
+    let month3 = first_of_month(now, 2) + TimeDelta::minutes(1);
+    e.run_due_actions(month3, &mut done).await.unwrap();
+    e.install_plan_at(plan_with(&with_c, TIMINGS), month3)
+        .await
+        .unwrap();
+    e.run_due_actions(month3 + TimeDelta::minutes(1), &mut HashMap::new())
+        .await
+        .unwrap();
+    assert_eq!(money(&e, "c").await, dec!(6));
+    // A timing whose first start is next year runs when it comes.
+    let year = now.year() + 1;
+    let later =
+        format!("#Id,Years,Months,MonthDays,WeekDays,Time\nFIRST,{year},1,1,*any,00:00:00\n");
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let e2 = Engine::new(
+        rater::TariffPlan::empty(chrono_tz::Tz::UTC),
+        Arc::new(EmbeddedStore::open(fresh_dir.path()).unwrap()),
+        MaxSessionMethod::Exact,
+    );
+    e2.install_plan(plan_with(ACCOUNTS, &later)).await.unwrap();
+    let new_year = Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 30).unwrap();
+    assert_eq!(
+        e2.run_due_actions(new_year, &mut HashMap::new())
+            .await
+            .unwrap()
+            .ran,
+        2
+    );
+    assert_eq!(money(&e2, "a").await, dec!(15));
+}

@@ -56,21 +56,41 @@ impl Engine {
 
     /// Makes `plan` the plan in force, then creates the accounts it
     /// provisions that do not exist yet (existing accounts keep their
-    /// balances; ResetUserBudget re-provisions one). Returns how many were created.
+    /// balances; ResetUserBudget re-provisions one) and enrolls every
+    /// account in the timed entries of its action plan (see
+    /// [`TariffPlan::enroll`]). Returns how many accounts were created.
     pub async fn install_plan(&self, plan: TariffPlan) -> Result<usize, AccountError> {
+        self.install_plan_at(plan, chrono::Utc::now()).await
+    }
+
+    /// [`install_plan`](Self::install_plan) as of `now` (the moment new
+    /// accounts and plan members join its timed entries).
+    pub async fn install_plan_at(
+        &self,
+        plan: TariffPlan,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, AccountError> {
         let plan = Arc::new(plan);
         self.plan.store(plan.clone());
         let mut created = 0;
-        let now = chrono::Utc::now();
         for aa in &plan.accounts.account_actions {
+            // Most reloads change nothing for an existing account: no write.
+            if let Some(mut existing) = self.store.get(&aa.key).await? {
+                if !plan.enroll(&mut existing, aa, now) {
+                    continue;
+                }
+            }
             let reply = self
                 .store
-                .update(&aa.key, None, &mut |acc| {
-                    if acc.is_some() {
-                        return Ok(serde_json::json!(false));
+                .update(&aa.key, None, &mut |acc| match acc {
+                    Some(acc) => {
+                        plan.enroll(acc, aa, now);
+                        Ok(serde_json::json!(false))
                     }
-                    *acc = Some(plan.provision(aa, now));
-                    Ok(serde_json::json!(true))
+                    None => {
+                        *acc = Some(plan.provision(aa, now));
+                        Ok(serde_json::json!(true))
+                    }
                 })
                 .await?;
             if reply == serde_json::json!(true) {

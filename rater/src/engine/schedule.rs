@@ -1,17 +1,19 @@
 //! Timed action plans. An `ActionPlans.csv` entry whose timing is a
-//! `Timings.csv` row (not `*asap`) runs its actions on every account of the
-//! plan each time the timing starts, read in the plan's time zone: a
-//! timing `*any,*any,1,*any,00:00:00` tops up on the first of every month.
+//! `Timings.csv` row (not `*asap`) runs its actions on every account the
+//! tariff plan's `AccountActions.csv` binds to that plan, each time the
+//! timing starts, read in the plan's time zone: a timing
+//! `*any,*any,1,*any,00:00:00` tops up on the first of every month.
 //!
-//! Each account remembers, per entry, the last start it ran for, in the
-//! same store change as the actions, so a start runs exactly once however
-//! often it is checked, across restarts and on several nodes sharing a
-//! PostgreSQL store. A start missed while tollgate was down runs once at
-//! the next check. A provisioned account starts with each entry's latest
-//! start recorded (see [`crate::TariffPlan::provision`]); one the
-//! scheduler finds without a record (from before timed plans ran) only
-//! records the latest start. What an account would have received before
-//! it existed is never back-filled.
+//! Each account records, per entry, the moment through which the entry
+//! has been handled: when it joined the plan (see
+//! [`crate::TariffPlan::enroll`]), then when the entry last ran. A check
+//! runs the entry if the timing has started since that moment, and moves
+//! the moment on, in the same store change as the actions: a start runs
+//! once however often it is checked, across restarts and on several nodes
+//! sharing a PostgreSQL store. Several starts missed while tollgate was
+//! down run once. Starts before an account joined are never its own.
+//! Editing a timing or the zone makes new starts: one after the last run,
+//! by the timing now in force, runs.
 
 use super::Engine;
 use crate::account::{AccountError, AccountKey};
@@ -59,17 +61,26 @@ impl Engine {
                 if done.get(&key) == Some(&start) {
                     continue;
                 }
+                let mut all = true;
                 for aa in plan
                     .accounts
                     .account_actions
                     .iter()
                     .filter(|aa| &aa.action_plan_id == plan_id)
                 {
-                    match self.run_entry(&aa.key, &key, t, start).await? {
-                        Some(true) => result.ran += 1,
-                        Some(false) => result.first_seen += 1,
-                        None => {}
+                    match self.run_entry(&aa.key, &key, t, start, now).await {
+                        Ok(Some(true)) => result.ran += 1,
+                        Ok(Some(false)) => result.first_seen += 1,
+                        Ok(None) => {}
+                        Err(e) => {
+                            // The others go on; this entry is tried again.
+                            tracing::warn!(account = %aa.key, entry = key, error = %e, "timed actions failed");
+                            all = false;
+                        }
                     }
+                }
+                if !all {
+                    continue;
                 }
                 done.insert(key, start);
             }
@@ -77,18 +88,24 @@ impl Engine {
         Ok(result)
     }
 
-    /// Brings one account's entry to `start`: Some(true) if its actions ran,
-    /// Some(false) if the account saw the entry for the first time, None if
-    /// there was nothing to do (or no such account).
+    /// Runs one account's entry if the timing started (`start`) after the
+    /// moment the account has handled it through, and records `now`:
+    /// Some(true) if its actions ran, Some(false) if the account had no
+    /// record (it is enrolled from `now`), None if there was nothing to do
+    /// (or no such account).
     async fn run_entry(
         &self,
         account: &AccountKey,
         key: &str,
         t: &ActionTiming,
         start: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Option<bool>, AccountError> {
         let needed = match self.store.get(account).await? {
-            Some(acc) => acc.plan_runs.get(key).is_none_or(|last| *last < start),
+            Some(acc) => acc
+                .plan_runs
+                .get(key)
+                .is_none_or(|through| *through < start),
             None => false,
         };
         if !needed {
@@ -103,7 +120,7 @@ impl Engine {
                     return Ok(Value::Null);
                 };
                 let ran = match acc.plan_runs.get(key) {
-                    Some(last) if *last >= start => return Ok(Value::Null),
+                    Some(through) if *through >= start => return Ok(Value::Null),
                     Some(_) => {
                         for action in actions.into_iter().flatten() {
                             action.apply(acc);
@@ -112,7 +129,7 @@ impl Engine {
                     }
                     None => false,
                 };
-                acc.plan_runs.insert(key.to_string(), start);
+                acc.plan_runs.insert(key.to_string(), now);
                 Ok(Value::Bool(ran))
             })
             .await?;
@@ -122,12 +139,18 @@ impl Engine {
         Ok(reply.as_bool())
     }
 
-    /// Checks for due timed actions every [`CHECK_EVERY`] until `shutdown`.
+    /// Checks for due timed actions every [`CHECK_EVERY`] until `shutdown`
+    /// (which also cuts a check short, between two accounts' changes).
     pub async fn run_scheduler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut done = HashMap::new();
         loop {
-            if let Err(e) = self.run_due_actions(Utc::now(), &mut done).await {
-                tracing::warn!(error = %e, "timed actions: will try again");
+            tokio::select! {
+                r = self.run_due_actions(Utc::now(), &mut done) => {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "timed actions: will try again");
+                    }
+                }
+                _ = shutdown.changed() => return,
             }
             tokio::select! {
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
