@@ -100,7 +100,8 @@ impl Controller {
         let journal = &self.shared.journal;
         // The journal first, then the archive: a record archived in between
         // is found in both (and kept once), never in neither.
-        let ids = filter.ids();
+        // Each id once, however often it is asked for.
+        let ids: std::collections::BTreeSet<&String> = filter.ids().iter().collect();
         let values: Vec<serde_json::Value> = match ids.is_empty() {
             true => journal.scan("cdr:").into_iter().map(|(_, v)| v).collect(),
             false => ids

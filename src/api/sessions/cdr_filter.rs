@@ -7,8 +7,10 @@
 
 use crate::rpc::params::Obj;
 use crate::rpc::ApiError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use rater::duration::parse_duration;
+use rust_decimal::Decimal;
 use sessions::{CdrFilter, Interval};
 
 /// Call records in one `GetCDRs` answer when the request sets no `Limit`
@@ -49,7 +51,8 @@ pub fn everything() -> CdrFilter {
     }
 }
 
-pub fn parse(obj: &Obj<'_>) -> Result<CdrFilter, ApiError> {
+/// Reads the filter; times without a zone are read in `tz`.
+pub fn parse(obj: &Obj<'_>, tz: Tz) -> Result<CdrFilter, ApiError> {
     for name in NOT_APPLIED {
         if let Some(raw) = obj.get(name) {
             if !matches!(raw.get(), "null" | "[]" | "{}" | "\"\"" | "false") {
@@ -71,8 +74,8 @@ pub fn parse(obj: &Obj<'_>) -> Result<CdrFilter, ApiError> {
         accounts: obj.strings("Accounts")?,
         subjects: obj.strings("Subjects")?,
         destination_prefixes: obj.strings("DestinationPrefixes")?,
-        setup_time: times(obj, "SetupTimeStart", "SetupTimeEnd")?,
-        answer_time: times(obj, "AnswerTimeStart", "AnswerTimeEnd")?,
+        setup_time: times(obj, "SetupTimeStart", "SetupTimeEnd", tz)?,
+        answer_time: times(obj, "AnswerTimeStart", "AnswerTimeEnd", tz)?,
         order_id: Interval {
             start: obj.i64("OrderIDStart")?,
             end: obj.i64("OrderIDEnd")?,
@@ -81,10 +84,7 @@ pub fn parse(obj: &Obj<'_>) -> Result<CdrFilter, ApiError> {
             start: usage(obj, "MinUsage")?,
             end: usage(obj, "MaxUsage")?,
         },
-        cost: Interval {
-            start: obj.decimal("MinCost")?,
-            end: obj.decimal("MaxCost")?,
-        },
+        cost: cost(obj)?,
         offset: obj.i64("Offset")?.unwrap_or(0).max(0) as usize,
         limit: Some(
             obj.i64("Limit")?
@@ -95,14 +95,67 @@ pub fn parse(obj: &Obj<'_>) -> Result<CdrFilter, ApiError> {
 }
 
 /// An interval of times; an empty string is no bound (Go clients send one).
-fn times(obj: &Obj<'_>, start: &str, end: &str) -> Result<Interval<DateTime<Utc>>, ApiError> {
-    let time = |name: &str| match obj.str(name)?.as_deref() {
-        None | Some("") => Ok(None),
-        Some(_) => obj.time(name),
-    };
+fn times(
+    obj: &Obj<'_>,
+    start: &str,
+    end: &str,
+    tz: Tz,
+) -> Result<Interval<DateTime<Utc>>, ApiError> {
     Ok(Interval {
-        start: time(start)?,
-        end: time(end)?,
+        start: time(obj, start, tz)?,
+        end: time(obj, end, tz)?,
+    })
+}
+
+/// RFC 3339, Unix seconds, or a date and time without zone read in `tz`
+/// (as CGRateS reads them in its default time zone).
+fn time(obj: &Obj<'_>, name: &str, tz: Tz) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(text) = obj.str_or_number(name)? else {
+        return Ok(None);
+    };
+    let s = text.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let bad = || ApiError::Invalid(format!("{name}: {s:?} is not a time"));
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Utc
+            .timestamp_opt(secs, 0)
+            .single()
+            .map(Some)
+            .ok_or_else(bad);
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(local) = NaiveDateTime::parse_from_str(s, format) {
+            return tz
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .ok_or_else(bad);
+        }
+    }
+    Err(bad())
+}
+
+/// `MinCost`/`MaxCost`, with CGRateS's `MaxCost: -1`: alone it asks for
+/// unrated records (tollgate has none: every record is priced), with a
+/// `MinCost` for records costing at least that.
+fn cost(obj: &Obj<'_>) -> Result<Interval<Decimal>, ApiError> {
+    let (min, max) = (obj.decimal("MinCost")?, obj.decimal("MaxCost")?);
+    Ok(match (min, max) {
+        (Some(min), Some(max)) if max == -Decimal::ONE => Interval {
+            start: Some(min),
+            end: None,
+        },
+        // An empty interval: nothing matches.
+        (None, Some(max)) if max == -Decimal::ONE => Interval {
+            start: Some(Decimal::ZERO),
+            end: Some(Decimal::ZERO),
+        },
+        (start, end) => Interval { start, end },
     })
 }
 
@@ -132,7 +185,27 @@ mod tests {
 
     fn filter(json: &str) -> Result<CdrFilter, ApiError> {
         let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        parse(&Obj::parse(&raw, "RPCCDRsFilter")?)
+        parse(
+            &Obj::parse(&raw, "RPCCDRsFilter")?,
+            "Europe/Bucharest".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn times_zones_and_cost_special_cases() {
+        let f = filter(r#"{"SetupTimeStart": "2026-11-21 09:00:00", "SetupTimeEnd": 1795280400}"#)
+            .unwrap();
+        // 09:00 in Bucharest (UTC+2) is 07:00 UTC.
+        assert_eq!(
+            f.setup_time.start.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-21T07:00:00+00:00")
+        );
+        assert_eq!(f.setup_time.end.map(|t| t.timestamp()), Some(1795280400));
+        assert!(filter(r#"{"SetupTimeStart": "tuesday"}"#).is_err());
+        let rated = filter(r#"{"MinCost": 0, "MaxCost": -1}"#).unwrap().cost;
+        assert!(rated.contains(&Decimal::ZERO) && rated.contains(&Decimal::TEN));
+        let unrated = filter(r#"{"MaxCost": -1}"#).unwrap().cost;
+        assert!(!unrated.contains(&Decimal::ZERO) && !unrated.contains(&Decimal::ONE));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn register(r: &mut RegistryBuilder) {
             let filter = if params.raw().get().trim() == "null" {
                 cdr_filter::everything()
             } else {
-                cdr_filter::parse(&params.obj("RPCCDRsFilter")?)?
+                cdr_filter::parse(&params.obj("RPCCDRsFilter")?, state.config.general.timezone)?
             };
             let cdrs = state
                 .sessions
