@@ -14,8 +14,6 @@ use sessions::{Cdr, CdrFilter, SessionsConfig};
 use std::path::Path;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 /// Every archived line, across hour files.
 fn archived_lines(dir: &Path) -> Vec<String> {
     let mut out = vec![];

@@ -10,8 +10,6 @@ use rust_decimal_macros::dec;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_comes_back_and_the_call_is_billed_exactly() {
     let Rig {

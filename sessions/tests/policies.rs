@@ -8,8 +8,6 @@ use integration::HangupBy;
 use rust_decimal_macros::dec;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_answered_without_a_park_is_limited_at_answer() {
     let Rig {

@@ -7,8 +7,6 @@ use integration::HangupBy;
 use rust_decimal_macros::dec;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enough_credit_is_billed_exactly() {
     let Rig {

@@ -18,8 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
 /// The embedded store, whose changes fail while `broken` is set.
 struct Breakable {
     inner: EmbeddedStore,

@@ -15,6 +15,9 @@ use std::time::Duration;
 /// Simulated seconds per real second in these tests.
 pub const SPEED: f64 = 100.0;
 
+/// How long a test waits (real time) for a call to end or a record to appear.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// 0.01 per second in 1 s steps to 1002; 0.5 connect fee and 0.01/s to 1003; 9999 unrated.
 pub const PLAN: &[(&str, &str)] = &[
     ("Destinations.csv", "D1002,1002\nD1003,1003\n"),
