@@ -185,6 +185,21 @@ impl Client {
         expect_ok(&self.api_text(&cmd).await?)
     }
 
+    /// `sched_hangup <epoch> <uuid> [<cause>]`: hang up at a Unix time of the
+    /// switch's clock, so the command's own latency cannot move the moment.
+    pub async fn sched_hangup_at(
+        &self,
+        uuid: &str,
+        epoch: i64,
+        cause: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let mut cmd = format!("sched_hangup {epoch} {}", uuid_arg(uuid)?);
+        if let Some(c) = cause {
+            cmd = format!("{cmd} {}", word_arg("cause", c)?);
+        }
+        expect_ok(&self.api_text(&cmd).await?)
+    }
+
     /// `sched_del <task id or group>`: a channel's scheduled hangups are in
     /// the group named by its uuid. Returns how many tasks were deleted.
     pub async fn sched_del(&self, id_or_group: &str) -> Result<u32, ApiError> {

@@ -456,6 +456,7 @@ async fn typed_helpers_send_the_right_commands_and_read_answers() {
         ("api uuid_kill u1 CALL_REJECTED", "+OK\n"),
         ("api uuid_kill gone", "-ERR No such channel!\n"),
         ("api sched_hangup +30 u1 ALLOTTED_TIMEOUT", "+OK\n"),
+        ("api sched_hangup 1795318987 u1 ALLOTTED_TIMEOUT", "+OK\n"),
         ("api sched_del u1", "+OK Deleted: 2\n"),
         ("api uuid_setvar u1 cgr_debit 1.5", "+OK\n"),
         ("api uuid_setvar_multi u1 a=1;b=two words", "+OK\n"),
@@ -500,6 +501,10 @@ async fn typed_helpers_send_the_right_commands_and_read_answers() {
         ));
         client
             .sched_hangup("u1", 30, Some("ALLOTTED_TIMEOUT"))
+            .await
+            .unwrap();
+        client
+            .sched_hangup_at("u1", 1_795_318_987, Some("ALLOTTED_TIMEOUT"))
             .await
             .unwrap();
         assert_eq!(client.sched_del("u1").await.unwrap(), 2);

@@ -237,13 +237,6 @@ impl CallActor {
         }
     }
 
-    /// A raw API command whose answer must be `+OK`.
-    async fn api_ok(&self, command: &str) -> Result<(), ApiError> {
-        let reply = self.cmd.api(command).await?;
-        let text = reply.text();
-        esl::api::check_reply(&text).map(|_| ())
-    }
-
     /// Logs a failed switch command unless the call is simply gone.
     fn check(&self, what: &str, result: Result<(), ApiError>) {
         match result {
@@ -443,7 +436,7 @@ impl CallActor {
     /// Debits the next interval in advance and re-arms the switch's limit.
     async fn debit_tick(&mut self) {
         self.next_debit = None;
-        let Some(rec) = self.rec.clone() else { return };
+        let Some(rec) = &self.rec else { return };
         let Some(answer_time) = rec.answer_time else {
             return;
         };
@@ -467,7 +460,7 @@ impl CallActor {
             .interval_debit(&cd, &self.origin(), rest)
             .await
         {
-            Ok(reply) => self.after_debit(reply, from, to).await,
+            Ok(reply) => self.after_debit(reply, answer_time, from, to).await,
             Err(e) => {
                 self.shared
                     .metrics
@@ -490,7 +483,13 @@ impl CallActor {
         }
     }
 
-    async fn after_debit(&mut self, reply: DebitReply, from: Duration, to: Duration) {
+    async fn after_debit(
+        &mut self,
+        reply: DebitReply,
+        answer_time: DateTime<Utc>,
+        from: Duration,
+        to: Duration,
+    ) {
         self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
         let covered = reply.usage.to_std().unwrap_or_default();
         let reply_more = reply.more;
@@ -521,7 +520,6 @@ impl CallActor {
             }
             _ => None,
         };
-        let answer_time = rec.answer_time;
         if let Some(file) = warn_low {
             let r = self
                 .cmd
@@ -542,32 +540,20 @@ impl CallActor {
             rec.limit_ns = nanos(limit);
         }
         self.persist().await;
-        match answer_time {
-            // An absolute deadline in the switch's own time: command latency
-            // cannot stretch the call (sched_hangup without `+` is an epoch).
-            // Unchanged (ample credit), the switch already holds it.
-            Some(at) => {
-                let deadline = at + delta(limit);
-                let epoch = (deadline.timestamp_millis() + 500).div_euclid(1000);
-                if self.armed_epoch != Some(epoch) {
-                    let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
-                    self.check("sched_del", r);
-                    let command = format!("sched_hangup {epoch} {} ALLOTTED_TIMEOUT", self.uuid);
-                    let r = self.api_ok(&command).await;
-                    self.check("sched_hangup", r);
-                    self.armed_epoch = Some(epoch);
-                }
-            }
-            None => {
-                let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
-                self.check("sched_del", r);
-                let left = limit.saturating_sub(self.elapsed());
-                let r = self
-                    .cmd
-                    .sched_hangup(&self.uuid, left.as_secs(), Some("ALLOTTED_TIMEOUT"))
-                    .await;
-                self.check("sched_hangup", r);
-            }
+        // An absolute deadline in the switch's own time: command latency
+        // cannot stretch the call (sched_hangup without `+` is an epoch).
+        // Unchanged (ample credit), the switch already holds it.
+        let deadline = answer_time + delta(limit);
+        let epoch = (deadline.timestamp_millis() + 500).div_euclid(1000);
+        if self.armed_epoch != Some(epoch) {
+            let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
+            self.check("sched_del", r);
+            let r = self
+                .cmd
+                .sched_hangup_at(&self.uuid, epoch, Some("ALLOTTED_TIMEOUT"))
+                .await;
+            self.check("sched_hangup", r);
+            self.armed_epoch = Some(epoch);
         }
         if !exhausted && self.answered_at.is_some() {
             // Debit a little before the paid time runs out, so that when the
