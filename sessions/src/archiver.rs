@@ -84,7 +84,7 @@ pub(crate) fn queue_journal(shared: &Shared) {
 }
 
 /// Archives the records due at `now`; returns how many left the journal.
-pub(crate) async fn archive_due(shared: &Shared, now: DateTime<Utc>) -> Result<usize, String> {
+pub(crate) async fn archive_due(shared: &Arc<Shared>, now: DateTime<Utc>) -> Result<usize, String> {
     let _one_at_a_time = shared.pending_cdrs.run.lock().await;
     let retention = TimeDelta::from_std(shared.cfg.cdr_retention).unwrap_or(TimeDelta::MAX);
     let cutoff = now
@@ -101,26 +101,12 @@ pub(crate) async fn archive_due(shared: &Shared, now: DateTime<Utc>) -> Result<u
         }
     }
     shared.pending_cdrs.requeue(wait);
-    let mut hours: BTreeMap<DateTime<Utc>, Vec<Cdr>> = BTreeMap::new();
-    for (t, id) in &ready {
-        let Some(v) = shared.journal.get(&format!("cdr:{id}")) else {
-            continue;
-        };
-        let Ok(mut cdr) = serde_json::from_value::<Cdr>(v) else {
-            warn!(%id, "unreadable call record left in the journal");
-            continue;
-        };
-        cdr.order_id = *t;
-        let hour = cdr
-            .stored_at()
-            .duration_trunc(TimeDelta::hours(1))
-            .unwrap_or(cdr.stored_at());
-        hours.entry(hour).or_default().push(cdr);
-    }
-    let archive = shared.archive.clone();
+    // Reading the records and appending them are file work: off the async threads.
+    let (from, ids) = (shared.clone(), ready.clone());
     let written = tokio::task::spawn_blocking(move || {
+        let hours = read_by_hour(&from, &ids);
         for (hour, cdrs) in &hours {
-            archive.append(*hour, cdrs)?;
+            from.archive.append(*hour, cdrs)?;
         }
         Ok::<_, std::io::Error>(hours)
     })
@@ -144,6 +130,27 @@ pub(crate) async fn archive_due(shared: &Shared, now: DateTime<Utc>) -> Result<u
         Some(e) => Err(e.to_string()),
         None => Ok(keys.len()),
     }
+}
+
+/// The journal's records `ids` (with when each was stored), by hour of storage.
+fn read_by_hour(shared: &Shared, ids: &[(i64, Arc<str>)]) -> BTreeMap<DateTime<Utc>, Vec<Cdr>> {
+    let mut hours: BTreeMap<DateTime<Utc>, Vec<Cdr>> = BTreeMap::new();
+    for (t, id) in ids {
+        let Some(v) = shared.journal.get(&format!("cdr:{id}")) else {
+            continue;
+        };
+        let Ok(mut cdr) = serde_json::from_value::<Cdr>(v) else {
+            warn!(%id, "unreadable call record left in the journal");
+            continue;
+        };
+        cdr.order_id = *t;
+        let hour = cdr
+            .stored_at()
+            .duration_trunc(TimeDelta::hours(1))
+            .unwrap_or(cdr.stored_at());
+        hours.entry(hour).or_default().push(cdr);
+    }
+    hours
 }
 
 /// Archives what is due now and then, until shutdown.
