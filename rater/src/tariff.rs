@@ -320,10 +320,7 @@ impl AccountPlan {
         account.allow_negative = aa.allow_negative;
         account.disabled = aa.disabled;
         if let Some(timings) = self.action_plans.get(&aa.action_plan_id) {
-            for t in timings
-                .iter()
-                .filter(|t| t.timing_id == "*asap" || t.timing_id.is_empty())
-            {
+            for t in timings.iter().filter(|t| !t.is_timed()) {
                 for action in self.actions.get(&t.actions_id).into_iter().flatten() {
                     action.apply(&mut account);
                 }

@@ -190,11 +190,7 @@ impl Engine {
                     account.disabled = x;
                 }
                 if created {
-                    for t in actions
-                        .into_iter()
-                        .flatten()
-                        .filter(|t| t.timing_id == "*asap")
-                    {
+                    for t in actions.into_iter().flatten().filter(|t| !t.is_timed()) {
                         for action in plan
                             .accounts
                             .actions

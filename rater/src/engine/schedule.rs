@@ -41,12 +41,13 @@ impl Engine {
     /// Runs the timed action-plan entries whose latest start at `now` has
     /// not run yet, on every account of their plan. `done` remembers, per
     /// entry, the start every account has been brought to, so a check
-    /// with nothing new touches no account.
+    /// with nothing new touches no account. An account that fails is
+    /// logged and its entry tried again at the next check.
     pub async fn run_due_actions(
         &self,
         now: DateTime<Utc>,
         done: &mut HashMap<String, DateTime<Utc>>,
-    ) -> Result<ScheduleRun, AccountError> {
+    ) -> ScheduleRun {
         let plan = self.plan();
         let mut result = ScheduleRun::default();
         for (plan_id, timings) in &plan.accounts.action_plans {
@@ -85,7 +86,7 @@ impl Engine {
                 done.insert(key, start);
             }
         }
-        Ok(result)
+        result
     }
 
     /// Runs one account's entry if the timing started (`start`) after the
@@ -145,11 +146,7 @@ impl Engine {
         let mut done = HashMap::new();
         loop {
             tokio::select! {
-                r = self.run_due_actions(Utc::now(), &mut done) => {
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "timed actions: will try again");
-                    }
-                }
+                _ = self.run_due_actions(Utc::now(), &mut done) => {}
                 _ = shutdown.changed() => return,
             }
             tokio::select! {
