@@ -25,7 +25,7 @@ async fn a_call_answered_without_a_park_is_limited_at_answer() {
     assert!(!rec.logged("uuid_transfer"), "{:?}", rec.log);
     assert!(rec.logged("sched_hangup"), "{:?}", rec.log);
     assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup), "{:?}", rec.log);
-    let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
+    let talked = talked(&rec);
     assert!((talked - 100.0).abs() <= 1.0, "cut after {talked} s");
     assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(1));
     assert_eq!(money(&engine, "1001").await, dec!(0));

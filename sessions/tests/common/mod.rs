@@ -118,6 +118,11 @@ pub fn prepaid(account: &str, dest: &str, talk: f64) -> CallSpec {
         .talk(talk)
 }
 
+/// Seconds from answer to hangup, by the switch's clock.
+pub fn talked(rec: &integration::CallRecord) -> f64 {
+    (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6
+}
+
 /// Waits (real time) until the controller has the call's record.
 pub async fn cdr(ctl: &Controller, uuid: &str, timeout: Duration) -> Cdr {
     let filter = CdrFilter {
