@@ -8,7 +8,7 @@
 # script installs cargo-fuzz from crates.io when it is missing unless
 # FUZZ_NO_INSTALL=1. Without nightly it explains and exits 0: the stable
 # test suite still covers "no panic on arbitrary bytes" with proptest
-# (esl/tests/roundtrip.rs). Seeds come from shared/fixtures/esl; the corpus
+# (esl/tests/roundtrip.rs). Seeds come from testdata/esl; the corpus
 # grows in fuzz/corpus/decode (git-ignored); crashes land in fuzz/artifacts.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,7 +30,7 @@ fi
 
 corpus="$root/fuzz/corpus/decode"
 mkdir -p "$corpus"
-fixtures="$root/../shared/fixtures/esl"
+fixtures="$root/testdata/esl"
 if [ -d "$fixtures" ]; then
     cp -n "$fixtures"/*.txt "$corpus"/ 2>/dev/null || true
 fi

@@ -12,7 +12,7 @@ use tokio_util::codec::Decoder;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/esl/fsock_stream.txt"
+    "/../testdata/esl/fsock_stream.txt"
 );
 
 fn stream() -> Vec<u8> {

@@ -14,7 +14,7 @@ fn main() {
     let path = args.next().unwrap_or_else(|| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/esl/fsock_stream.txt"
+            "/../testdata/esl/fsock_stream.txt"
         )
         .to_owned()
     });

@@ -1,4 +1,4 @@
-//! Every capture in `shared/fixtures/esl/` decoded whole, one byte at a time,
+//! Every capture in `testdata/esl/` decoded whole, one byte at a time,
 //! and split at every offset, with the facts each capture is kept for.
 //!
 //! Two captures are not clean wire bytes, and the tests say so rather than
@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use esl::{ClientCodec, Event, Frame, FrameCodec, Message};
 use tokio_util::codec::Decoder;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/esl/");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/esl/");
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{DIR}{name}");

@@ -34,7 +34,7 @@
 //! | `cause.rs` | hangup cause names and numbers |
 //!
 //! Ground truth is FreeSWITCH's `mod_event_socket.c`, `mod_commands.c`,
-//! `switch_channel.c` and `switch_event.c`; `../shared/fixtures/esl/` holds
+//! `switch_channel.c` and `switch_event.c`; `testdata/esl/` holds
 //! real traffic the tests compare the simulator's frames with.
 
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
 //! The simulator's frames against real FreeSWITCH traffic in
-//! `shared/fixtures/esl/`: same framing, same header names for the same
+//! `testdata/esl/`: same framing, same header names for the same
 //! event types (header order aside), same percent-encoding style, and
 //! byte-identical handshake frames.
 //!
@@ -22,7 +22,7 @@ use integration::{CallSpec, FakeSwitch, Scenario, ScenarioStart, SwitchConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/esl");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/esl");
 
 /// Headers in every capture of a type that the simulator does not send,
 /// with the reason.
