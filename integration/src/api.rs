@@ -86,18 +86,32 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
     let a = arg.unwrap_or("");
     let out = match name {
         "status" => status(core),
-        // mod_dptools' `strftime [format]`: the switch's local time, simulated.
+        // `strftime [format]`: the switch's local time, simulated. FreeSWITCH
+        // 1.10 has no `%s`: `strftime %s` writes nothing, which the Event
+        // Socket answers `-ERR no reply` (testdata/freeswitch-1.10).
         "strftime" => {
             let now = core.clock.now();
             let t = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(now).unwrap_or_default();
             let format = arg.unwrap_or("%Y-%m-%d %T");
             let mut out = String::new();
             use std::fmt::Write as _;
-            if write!(out, "{}", t.with_timezone(&chrono::Local).format(format)).is_err() {
+            if format.contains("%s") {
+                out.clear();
+            } else if write!(out, "{}", t.with_timezone(&chrono::Local).format(format)).is_err() {
                 out = "-ERR invalid format".into();
             }
             out
         }
+        // `strepoch [date]`: epoch seconds (now, or of a local `Y-m-d H:M:S`),
+        // written with no newline.
+        "strepoch" => match arg {
+            None => core.clock.now().div_euclid(1_000_000).to_string(),
+            Some(date) => chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M:%S")
+                .ok()
+                .and_then(|d| d.and_local_timezone(chrono::Local).earliest())
+                .map_or(0, |d| d.timestamp())
+                .to_string(),
+        },
         "version" => format!(
             "FreeSWITCH Version {} ({})\n",
             crate::VERSION,

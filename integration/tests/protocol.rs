@@ -360,7 +360,7 @@ async fn shutdown_sends_the_notice() {
 }
 
 #[tokio::test]
-async fn strftime_answers_simulated_time() {
+async fn strftime_and_strepoch_answer_as_freeswitch_1_10() {
     let sw = integration::FakeSwitch::start(integration::SwitchConfig::with_speed(100.0))
         .await
         .unwrap();
@@ -369,8 +369,16 @@ async fn strftime_answers_simulated_time() {
             .await
             .unwrap();
     tokio::spawn(async move { while ev.recv().await.is_some() {} });
+    // testdata/freeswitch-1.10: `strftime %s` writes nothing (no `%s` in
+    // FreeSWITCH's strftime), so the Event Socket answers `-ERR no reply\n`.
     let text = c.api("strftime %s").await.unwrap().text().into_owned();
-    let secs: i64 = text.trim().parse().unwrap();
+    assert_eq!(text, "-ERR no reply\n");
+    // `strepoch`: the epoch, no newline.
+    let text = c.api("strepoch").await.unwrap().text().into_owned();
+    assert!(!text.ends_with('\n'), "{text:?}");
+    let secs: i64 = text.parse().unwrap();
     let sim = sw.now() / 1_000_000;
     assert!((secs - sim).abs() <= 1, "{secs} vs {sim}");
+    let text = c.api("strftime %Y").await.unwrap().text().into_owned();
+    assert_eq!(text.len(), 4, "{text:?}");
 }
