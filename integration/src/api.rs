@@ -347,7 +347,7 @@ fn show(core: &Core, arg: &str) -> String {
         .position(|w| w.eq_ignore_ascii_case("as"))
         .and_then(|i| words.get(i + 1))
         .map(|f| f.to_ascii_lowercase());
-    let channels = core.channels_by_age();
+    let channels = core.channel_table();
     if count_only {
         return format!("\n{} total.\n", channels.len());
     }

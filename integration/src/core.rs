@@ -93,6 +93,8 @@ pub(crate) struct Core {
     sessions_total: u64,
     peak: usize,
     pub max_sessions: u32,
+    /// `show channels` lists a channel this long after its creation.
+    pub table_lag: SimTime,
     /// Counts ended calls; waiters watch it.
     pub ended: watch::Sender<u64>,
 }
@@ -113,6 +115,7 @@ impl Core {
             sessions_total: 0,
             peak: 0,
             max_sessions: 1000,
+            table_lag: 0,
             ended: watch::Sender::new(0),
         }
     }
@@ -881,6 +884,15 @@ impl Core {
     pub(crate) fn channels_by_age(&self) -> Vec<&Channel> {
         let mut v: Vec<&Channel> = self.channels.values().collect();
         v.sort_by(|a, b| (a.created, &a.uuid).cmp(&(b.created, &b.uuid)));
+        v
+    }
+
+    /// The channel table as `show channels` reads it: channels created at
+    /// least `table_lag` ago, oldest first.
+    pub(crate) fn channel_table(&self) -> Vec<&Channel> {
+        let now = self.clock.now();
+        let mut v = self.channels_by_age();
+        v.retain(|ch| ch.created + self.table_lag <= now);
         v
     }
 

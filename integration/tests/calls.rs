@@ -393,3 +393,38 @@ async fn sim_commands_over_the_socket() {
         .text()
         .starts_with("-ERR invalid call: duplicate uuid"));
 }
+
+#[tokio::test]
+async fn channel_table_lags_the_events_but_uuid_lookups_do_not() {
+    let sw = integration::FakeSwitch::start(integration::SwitchConfig {
+        speed: 1.0,
+        channel_table_lag: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut raw = Raw::authed(sw.addr()).await;
+    let uuid = sw.place_call(prepaid("1001")).unwrap();
+    assert_eq!(
+        raw.api("show channels as json").await,
+        "{\"row_count\": 0}\n"
+    );
+    assert_eq!(raw.api("show channels count").await, "\n0 total.\n");
+    assert_eq!(raw.api(&format!("uuid_exists {uuid}")).await, "true");
+    assert_eq!(
+        raw.api(&format!("uuid_getvar {uuid} cgr_account")).await,
+        "1001"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let rows = raw.api("show channels as json").await;
+    assert!(rows.starts_with("{\"row_count\":1,"), "{rows}");
+    assert!(rows.contains(&uuid));
+}
+
+#[tokio::test]
+async fn default_channel_table_lag_is_what_freeswitch_showed() {
+    assert_eq!(
+        integration::SwitchConfig::default().channel_table_lag,
+        Duration::from_millis(20)
+    );
+}

@@ -191,6 +191,8 @@ async fn uuid_commands_on_a_live_call() {
         raw.api(&format!("sched_del {uuid}")).await,
         "+OK Deleted: 2\n"
     );
+    // The channel table lags the events (SwitchConfig::channel_table_lag).
+    assert_eq!(raw.api("msleep 20").await, "+OK");
     let json = raw.api("show channels as json").await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["row_count"], 1);
