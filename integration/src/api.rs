@@ -5,6 +5,8 @@
 //! are queued before the answer. Only `msleep` takes time, and it is what
 //! shows that `api` blocks its connection's events while it runs.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +54,20 @@ pub(crate) async fn execute(shared: &Arc<Shared>, cmd: &str, arg: Option<&str>) 
             "+OK".to_owned()
         }
         "sim_call" => sim_call(shared, arg),
+        "originate" => originate(shared, arg).await,
+        // mod_commands' `bgapi` as an api command (`api bgapi originate …`).
+        "bgapi" => match arg {
+            None => "-ERR Invalid syntax\n".to_owned(),
+            Some(line) => {
+                let job = crate::channel::new_uuid();
+                let (name, rest) = match line.split_once(' ') {
+                    Some((n, r)) => (n.to_owned(), Some(r.to_owned())),
+                    None => (line.to_owned(), None),
+                };
+                spawn_bgapi(shared.clone(), name, rest, job.clone());
+                format!("+OK Job-UUID: {job}\n")
+            }
+        },
         _ => {
             let mut core = shared.core();
             run(&mut core, &name, arg).unwrap_or_else(|| format!("-ERR {cmd} Command not found!\n"))
@@ -68,6 +84,134 @@ pub(crate) async fn execute(shared: &Arc<Shared>, cmd: &str, arg: Option<&str>) 
     }
     core.fire(ev);
     out
+}
+
+/// [`execute`], boxed (a `bgapi` may run any command, `bgapi` included).
+fn execute_boxed(
+    shared: Arc<Shared>,
+    name: String,
+    arg: Option<String>,
+) -> Pin<Box<dyn Future<Output = String> + Send>> {
+    Box::pin(async move { execute(&shared, &name, arg.as_deref()).await })
+}
+
+/// Runs `name arg` in a task of its own; its output comes back as a
+/// BACKGROUND_JOB event with `Job-UUID: job`.
+pub(crate) fn spawn_bgapi(shared: Arc<Shared>, name: String, arg: Option<String>, job: String) {
+    tokio::spawn(async move {
+        let out = execute_boxed(shared.clone(), name.clone(), arg.clone()).await;
+        let mut core = shared.core();
+        let at = core.clock.now();
+        let mut ev = core.base_event("BACKGROUND_JOB", at, events::SITE_BGJOB);
+        put(&mut ev, "Job-UUID", &job);
+        put(&mut ev, "Job-Command", &name);
+        if let Some(a) = &arg {
+            put(&mut ev, "Job-Command-Arg", a);
+        }
+        let body = if out.is_empty() {
+            "Command returned no output!".to_owned()
+        } else {
+            out
+        };
+        core.fire(ev.with_body(body));
+    });
+}
+
+/// A command line run by the scheduler (`sched_api`), as `sch_api_callback`
+/// runs it through `switch_api_execute`: the synchronous commands only.
+pub(crate) fn run_line(core: &mut Core, line: &str) -> String {
+    let (cmd, arg) = match line.trim().split_once(' ') {
+        Some((c, a)) => (c, Some(a.trim()).filter(|a| !a.is_empty())),
+        None => (line.trim(), None),
+    };
+    let out = run(core, &cmd.to_ascii_lowercase(), arg)
+        .unwrap_or_else(|| format!("-ERR {cmd} Command not found!\n"));
+    let at = core.now();
+    let mut ev = core.base_event("API", at, events::SITE_API);
+    put(&mut ev, "API-Command", cmd);
+    if let Some(a) = arg {
+        put(&mut ev, "API-Command-Argument", a);
+    }
+    core.fire(ev);
+    out
+}
+
+/// `originate {k=v,…}loopback/<dest>[/<context>] <app>`: the loopback pair
+/// of the recordings, through the minimal dialplan of
+/// `testdata/freeswitch-1.10/dialplan_prepaid.xml`. Answers, as the switch
+/// does, once the `-a` leg is answered (`+OK <-a uuid>`) or gone
+/// (`-ERR <cause>`).
+async fn originate(shared: &Arc<Shared>, arg: Option<&str>) -> String {
+    let usage = "-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n";
+    let Some(arg) = arg else {
+        return usage.into();
+    };
+    let url = arg.split(' ').next().unwrap_or("");
+    let (vars, url) = match url.strip_prefix('{').and_then(|r| r.split_once('}')) {
+        Some((v, rest)) => (v, rest),
+        None => ("", url),
+    };
+    let mut partner = crate::scenario::Vars::new();
+    for kv in vars.split(',').filter(|kv| !kv.is_empty()) {
+        if let Some((k, v)) = kv.split_once('=') {
+            partner.set(k, v);
+        }
+    }
+    let Some(rest) = url.strip_prefix("loopback/") else {
+        return "-ERR CHAN_NOT_IMPLEMENTED\n".into();
+    };
+    let (dest, context) = match rest.split_once('/') {
+        Some((d, c)) => (d, c),
+        None => (rest, "default"),
+    };
+    let caller = partner
+        .get("origination_caller_id_number")
+        .unwrap_or("0000000000")
+        .to_owned();
+    // dialplan_prepaid.xml, context `prepaid`, extension park_for_tollgate.
+    let routable = context == "prepaid"
+        && dest.len() > 1
+        && dest.starts_with('0')
+        && dest.bytes().all(|b| b.is_ascii_digit());
+    if !routable {
+        return "-ERR NO_ROUTE_DESTINATION\n".into();
+    }
+    let mut spec = CallSpec::new(&caller, dest)
+        .context(context)
+        .loopback()
+        .var("cgr_reqtype", "*prepaid")
+        .var("cgr_tenant", "cgrates.org")
+        .var("cgr_account", &caller)
+        .var("cgr_destination", dest)
+        .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
+        .ring(0.0)
+        .talk_forever();
+    spec.partner_variables = partner;
+    let main = match shared.place(spec) {
+        Ok(u) => u,
+        Err(e) => return format!("-ERR {e}\n"),
+    };
+    let Some(a) = shared
+        .core()
+        .record(&main)
+        .and_then(|r| r.legs.first().cloned())
+    else {
+        return "-ERR DESTINATION_OUT_OF_ORDER\n".into();
+    };
+    loop {
+        if let Some(r) = shared.core().record(&a) {
+            if r.answered {
+                return format!("+OK {a}\n");
+            }
+            if let Some(cause) = r.hangup_cause {
+                return format!("-ERR {cause}\n");
+            }
+        }
+        tokio::select! {
+            _ = shared.root.cancelled() => return "-ERR SYSTEM_SHUTDOWN\n".into(),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
 }
 
 fn sim_call(shared: &Arc<Shared>, arg: Option<&str>) -> String {
@@ -138,12 +282,17 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
             } else {
                 str2cause(kcause)
             };
-            if core.kill(
-                uuid,
-                cause,
-                HangupBy::UuidKill,
-                format!("uuid_kill {}", cause2str(cause)),
-            ) {
+            let (by, what) = match core.running_task() {
+                Some(id) => (
+                    HangupBy::SchedApi,
+                    format!("sched_api task {id}: uuid_kill {}", cause2str(cause)),
+                ),
+                None => (
+                    HangupBy::UuidKill,
+                    format!("uuid_kill {}", cause2str(cause)),
+                ),
+            };
+            if core.kill(uuid, cause, by, what) {
                 "+OK\n".into()
             } else {
                 "-ERR No such channel!\n".into()
@@ -162,6 +311,35 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
                 Some(uuid) if core.sched_hangup(uuid, argv[0], cause, what) => "+OK\n".into(),
                 _ => "-ERR No such channel!\n".into(),
             }
+        }
+        // `sched_api [+@]<time> <group> <command>[&]`, as mod_commands parses it.
+        "sched_api" => {
+            let bad = "-ERR Invalid syntax. USAGE: [+@]<time> <group_name> <command_string>[&]\n";
+            let Some((tm, rest)) = a.split_once(' ') else {
+                return Some(bad.into());
+            };
+            let Some((group, line)) = rest.split_once(' ') else {
+                return Some(bad.into());
+            };
+            let line = line.strip_suffix('&').unwrap_or(line);
+            let now = core.now();
+            let atol = |s: &str| -> i64 {
+                s.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            };
+            let (when, recur) = if let Some(n) = tm.strip_prefix('+') {
+                (now + atol(n) * 1_000_000, 0)
+            } else if let Some(n) = tm.strip_prefix('@') {
+                let r = atol(n);
+                (now + r * 1_000_000, r as u32)
+            } else {
+                (atol(tm) * 1_000_000, 0)
+            };
+            let id = core.sched_api(when, group, line, recur);
+            format!("+OK Added: {id}\n")
         }
         "sched_del" => match arg {
             None => "-ERR Invalid syntax\n".into(),

@@ -23,6 +23,34 @@ pub(crate) enum Phase {
     Answered { at: SimTime },
 }
 
+/// What a channel is in its call (see `CallSpec::loopback`, `CallSpec::bridge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LegKind {
+    /// The call's own channel, a SIP leg (`sofia/internal/…`): the one a
+    /// `CallSpec` describes when it is not a loopback.
+    Sofia,
+    /// The call's own channel as the inbound (`-b`) leg of a loopback pair:
+    /// `loopback/<dest>-b`, runs the dialplan, parks.
+    LoopbackB,
+    /// The outbound (`-a`) partner of a loopback pair: `loopback/<dest>-a`,
+    /// the caller's side, carrying the originate variables.
+    LoopbackA,
+    /// The outbound leg a bridge makes: `loopback/9999-a`.
+    BridgeA,
+    /// Its inbound partner, which answers: `loopback/9999-b`.
+    BridgeB,
+}
+
+impl LegKind {
+    pub(crate) fn outbound(self) -> bool {
+        matches!(self, LegKind::LoopbackA | LegKind::BridgeA)
+    }
+
+    pub(crate) fn loopback(self) -> bool {
+        self != LegKind::Sofia
+    }
+}
+
 /// `switch_caller_profile_t`, the fields events show.
 #[derive(Clone, Debug)]
 pub(crate) struct Profile {
@@ -62,8 +90,17 @@ pub(crate) struct Channel {
     pub sched: Vec<u32>,
     /// Last application executed (`last_app`, `last_arg`).
     pub last_app: Option<(String, String)>,
-    /// Wakes the task driving this call's timers.
+    /// Wakes the task driving this call's timers (shared by all its legs).
     pub notify: Arc<Notify>,
+    /// What the channel is in its call.
+    pub kind: LegKind,
+    /// The uuid of the call's own channel (the parked one): itself for it.
+    pub owner: String,
+    /// On the call's own channel: its other legs, in creation order.
+    pub legs: Vec<String>,
+    /// `Other-Type` and the `Other-Leg-*` headers (a snapshot of the other
+    /// leg's caller profile, as the switch copies it).
+    pub other: Option<(&'static str, Vec<(String, String)>)>,
 }
 
 /// Call states (`switch_channel_callstate_t`) and their numbers.
@@ -83,6 +120,8 @@ pub(crate) fn callstate_number(cs: &str) -> u8 {
 }
 
 pub(crate) const CS_INIT: (&str, u8) = ("CS_INIT", 2);
+pub(crate) const CS_EXCHANGE_MEDIA: (&str, u8) = ("CS_EXCHANGE_MEDIA", 5);
+pub(crate) const CS_CONSUME_MEDIA: (&str, u8) = ("CS_CONSUME_MEDIA", 7);
 pub(crate) const CS_ROUTING: (&str, u8) = ("CS_ROUTING", 2);
 pub(crate) const CS_EXECUTE: (&str, u8) = ("CS_EXECUTE", 4);
 pub(crate) const CS_HANGUP: (&str, u8) = ("CS_HANGUP", 10);
@@ -103,7 +142,203 @@ fn sdp(ip: &str, port: u16, session: u64) -> String {
 impl Channel {
     /// A new inbound channel for `spec`, created at `at` (`session_id`: the
     /// switch's session counter).
-    pub(crate) fn new(uuid: String, spec: CallSpec, at: SimTime, session_id: u64) -> Channel {
+    pub(crate) fn new(
+        uuid: String,
+        spec: CallSpec,
+        at: SimTime,
+        session_id: u64,
+        partner: Option<&str>,
+    ) -> Channel {
+        let domain = spec.domain.clone();
+        let caller = spec.caller.clone();
+        let cid_name = spec.caller_name.clone().unwrap_or_else(|| caller.clone());
+        let name = format!("sofia/internal/{caller}@{domain}");
+        let mut vars = Vars::new();
+        if spec.loopback {
+            // The inbound leg of a loopback pair: what mod_loopback sets,
+            // the originate variables it inherits, then the call's own.
+            vars.set("direction", "inbound");
+            vars.set("uuid", &uuid);
+            vars.set("call_uuid", &uuid);
+            vars.set("session_id", &session_id.to_string());
+            for (k, val) in spec.partner_variables.iter() {
+                vars.set(k, val);
+            }
+            vars.set("other_loopback_leg_uuid", partner.unwrap_or_default());
+            vars.set("loopback_leg", "B");
+        } else {
+            Self::sofia_vars(&mut vars, &uuid, &spec, session_id);
+        }
+        if !spec.loopback {
+            for (k, val) in spec.variables.iter() {
+                vars.set(k, val);
+            }
+        }
+        let name = if spec.loopback {
+            format!("loopback/{}-b", spec.destination)
+        } else {
+            name
+        };
+        let profile = Profile {
+            username: caller.clone(),
+            dialplan: "XML".to_owned(),
+            cid_name,
+            cid_number: caller,
+            network_addr: "127.0.0.1".to_owned(),
+            destination: spec.destination.clone(),
+            context: spec.context.clone(),
+            rdnis: None,
+            transfer_source: None,
+            index: 1,
+            created: at,
+            transferred: 0,
+        };
+        Channel {
+            uuid: uuid.clone(),
+            name,
+            state: CS_INIT,
+            callstate: "DOWN",
+            phase: if spec.park {
+                Phase::Parked
+            } else {
+                Phase::Ringing { since: at }
+            },
+            kind: if spec.loopback {
+                LegKind::LoopbackB
+            } else {
+                LegKind::Sofia
+            },
+            spec,
+            parked: false,
+            created: at,
+            answered: None,
+            hungup: None,
+            hangup_cause: None,
+            profile,
+            vars,
+            sched: Vec::new(),
+            last_app: None,
+            notify: Arc::new(Notify::new()),
+            owner: uuid,
+            legs: Vec::new(),
+            other: None,
+        }
+    }
+
+    /// Another leg of `owner`'s call (a loopback `-a` partner, or a bridge's
+    /// pair): `name`, with `vars` in order, sharing `owner`'s wake-up handle.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn leg(
+        uuid: String,
+        kind: LegKind,
+        name: String,
+        owner: &Channel,
+        destination: &str,
+        context: &str,
+        vars: Vars,
+        at: SimTime,
+    ) -> Channel {
+        let mut spec = owner.spec.clone();
+        spec.destination = destination.to_owned();
+        spec.context = context.to_owned();
+        spec.park = false;
+        let profile = Profile {
+            username: String::new(),
+            dialplan: "XML".to_owned(),
+            cid_name: String::new(),
+            cid_number: owner.profile.cid_number.clone(),
+            network_addr: String::new(),
+            destination: destination.to_owned(),
+            context: context.to_owned(),
+            rdnis: None,
+            transfer_source: None,
+            index: 1,
+            created: at,
+            transferred: 0,
+        };
+        Channel {
+            uuid,
+            name,
+            state: CS_INIT,
+            callstate: "DOWN",
+            phase: Phase::Ringing { since: at },
+            kind,
+            spec,
+            parked: false,
+            created: at,
+            answered: None,
+            hungup: None,
+            hangup_cause: None,
+            profile,
+            vars,
+            sched: Vec::new(),
+            last_app: None,
+            notify: owner.notify.clone(),
+            owner: owner.uuid.clone(),
+            legs: Vec::new(),
+            other: None,
+        }
+    }
+
+    /// The `Other-Leg-*` headers describing this channel, as the switch
+    /// copies a caller profile into the other leg's (`Other-Type` aside).
+    pub(crate) fn other_leg_headers(&self, with_times: bool) -> Vec<(String, String)> {
+        let p = &self.profile;
+        let t = |v: Option<SimTime>| {
+            if with_times {
+                v.unwrap_or(0).to_string()
+            } else {
+                "0".to_owned()
+            }
+        };
+        let dir = if self.kind.outbound() {
+            "outbound"
+        } else {
+            "inbound"
+        };
+        let mut h = vec![
+            ("Direction", dir.to_owned()),
+            ("Logical-Direction", "inbound".to_owned()),
+            ("Dialplan", p.dialplan.clone()),
+            ("Caller-ID-Number", p.cid_number.clone()),
+            ("Orig-Caller-ID-Number", p.cid_number.clone()),
+            ("Callee-ID-Name", "Outbound Call".to_owned()),
+            ("Callee-ID-Number", p.context.clone()),
+            ("ANI", p.cid_number.clone()),
+            ("Destination-Number", p.destination.clone()),
+            ("Unique-ID", self.uuid.clone()),
+            ("Source", "mod_loopback".to_owned()),
+            ("Context", p.context.clone()),
+        ];
+        if let Some(r) = p.rdnis.as_ref().or(Some(&self.spec.destination)) {
+            h.push(("RDNIS", r.clone()));
+        }
+        h.push(("Channel-Name", self.name.clone()));
+        h.push(("Profile-Created-Time", t(Some(p.created))));
+        h.push(("Channel-Created-Time", t(Some(self.created))));
+        h.push(("Channel-Answered-Time", t(self.answered)));
+        for k in [
+            "Channel-Progress-Time",
+            "Channel-Progress-Media-Time",
+            "Channel-Hangup-Time",
+            "Channel-Transfer-Time",
+            "Channel-Resurrect-Time",
+            "Channel-Bridged-Time",
+            "Channel-Last-Hold",
+            "Channel-Hold-Accum",
+        ] {
+            h.push((k, "0".to_owned()));
+        }
+        h.push(("Screen-Bit", "true".to_owned()));
+        h.push(("Privacy-Hide-Name", "false".to_owned()));
+        h.push(("Privacy-Hide-Number", "false".to_owned()));
+        h.into_iter()
+            .map(|(k, v)| (format!("Other-Leg-{k}"), v))
+            .collect()
+    }
+
+    /// The variables of a sofia (SIP) leg.
+    fn sofia_vars(vars: &mut Vars, uuid: &str, spec: &CallSpec, session_id: u64) {
         let domain = spec.domain.clone();
         let caller = spec.caller.clone();
         let cid_name = spec.caller_name.clone().unwrap_or_else(|| caller.clone());
@@ -112,7 +347,7 @@ impl Channel {
         let rtp_port = 16384 + (session_id % 8000) as u16 * 2;
         let tag = &new_uuid()[..13];
         let call_id = new_uuid();
-        let mut vars = Vars::new();
+        let uuid = uuid.to_owned();
         let mut v = |k: &str, val: &str| vars.set(k, val);
         v("direction", "inbound");
         v("uuid", &uuid);
@@ -182,45 +417,6 @@ impl Channel {
         v("dtmf_type", "rfc2833");
         v("endpoint_disposition", "RECEIVED");
         v("call_uuid", &uuid);
-        for (k, val) in spec.variables.iter() {
-            vars.set(k, val);
-        }
-        let profile = Profile {
-            username: caller.clone(),
-            dialplan: "XML".to_owned(),
-            cid_name,
-            cid_number: caller,
-            network_addr: "127.0.0.1".to_owned(),
-            destination: spec.destination.clone(),
-            context: spec.context.clone(),
-            rdnis: None,
-            transfer_source: None,
-            index: 1,
-            created: at,
-            transferred: 0,
-        };
-        Channel {
-            uuid,
-            name,
-            state: CS_INIT,
-            callstate: "DOWN",
-            phase: if spec.park {
-                Phase::Parked
-            } else {
-                Phase::Ringing { since: at }
-            },
-            spec,
-            parked: false,
-            created: at,
-            answered: None,
-            hungup: None,
-            hangup_cause: None,
-            profile,
-            vars,
-            sched: Vec::new(),
-            last_app: None,
-            notify: Arc::new(Notify::new()),
-        }
     }
 
     /// `Answer-State`.
@@ -241,9 +437,18 @@ impl Channel {
         put(ev, "Channel-State-Number", &self.state.1.to_string());
         put(ev, "Channel-Name", &self.name);
         put(ev, "Unique-ID", &self.uuid);
-        put(ev, "Call-Direction", "inbound");
-        put(ev, "Presence-Call-Direction", "inbound");
-        put(ev, "Channel-HIT-Dialplan", "true");
+        let dir = self.direction();
+        put(ev, "Call-Direction", dir);
+        put(ev, "Presence-Call-Direction", dir);
+        put(
+            ev,
+            "Channel-HIT-Dialplan",
+            if self.kind.outbound() {
+                "false"
+            } else {
+                "true"
+            },
+        );
         if let Some(p) = self.vars.get("presence_id") {
             put(ev, "Channel-Presence-ID", p);
         }
@@ -256,19 +461,43 @@ impl Channel {
         if let Some(cause) = self.hangup_cause {
             put(ev, "Hangup-Cause", crate::cause::cause2str(cause));
         }
+        let (codec, bits) = self.codec();
         for dir in ["Read", "Write"] {
-            put(ev, &format!("Channel-{dir}-Codec-Name"), "PCMU");
+            put(ev, &format!("Channel-{dir}-Codec-Name"), codec);
             put(ev, &format!("Channel-{dir}-Codec-Rate"), "8000");
-            put(ev, &format!("Channel-{dir}-Codec-Bit-Rate"), "64000");
+            put(ev, &format!("Channel-{dir}-Codec-Bit-Rate"), bits);
         }
         self.profile_data(ev);
+        if let Some((kind, headers)) = &self.other {
+            put(ev, "Other-Type", kind);
+            for (k, v) in headers {
+                put(ev, k, v);
+            }
+        }
+    }
+
+    /// `inbound` / `outbound`.
+    pub(crate) fn direction(&self) -> &'static str {
+        if self.kind.outbound() {
+            "outbound"
+        } else {
+            "inbound"
+        }
+    }
+
+    fn codec(&self) -> (&'static str, &'static str) {
+        if self.kind.loopback() {
+            ("L16", "128000")
+        } else {
+            ("PCMU", "64000")
+        }
     }
 
     fn profile_data(&self, ev: &mut Event) {
         let p = &self.profile;
         let t = |v: Option<SimTime>| v.unwrap_or(0).to_string();
-        put(ev, "Caller-Direction", "inbound");
-        put(ev, "Caller-Logical-Direction", "inbound");
+        put(ev, "Caller-Direction", self.direction());
+        put(ev, "Caller-Logical-Direction", self.direction());
         put(ev, "Caller-Username", &p.username);
         put(ev, "Caller-Dialplan", &p.dialplan);
         put(ev, "Caller-Caller-ID-Name", &p.cid_name);
@@ -279,7 +508,15 @@ impl Channel {
         put(ev, "Caller-ANI", &p.cid_number);
         put(ev, "Caller-Destination-Number", &p.destination);
         put(ev, "Caller-Unique-ID", &self.uuid);
-        put(ev, "Caller-Source", "mod_sofia");
+        put(
+            ev,
+            "Caller-Source",
+            if self.kind.loopback() {
+                "mod_loopback"
+            } else {
+                "mod_sofia"
+            },
+        );
         if let Some(ts) = &p.transfer_source {
             put(ev, "Caller-Transfer-Source", ts);
         }
@@ -432,7 +669,7 @@ impl Channel {
         let p = &self.profile;
         vec![
             ("uuid", self.uuid.clone()),
-            ("direction", "inbound".into()),
+            ("direction", self.direction().into()),
             ("created", local_stamp(self.created)),
             (
                 "created_epoch",
@@ -448,12 +685,12 @@ impl Channel {
             ("application_data", app_data),
             ("dialplan", p.dialplan.clone()),
             ("context", p.context.clone()),
-            ("read_codec", "PCMU".into()),
+            ("read_codec", self.codec().0.into()),
             ("read_rate", "8000".into()),
-            ("read_bit_rate", "64000".into()),
-            ("write_codec", "PCMU".into()),
+            ("read_bit_rate", self.codec().1.into()),
+            ("write_codec", self.codec().0.into()),
             ("write_rate", "8000".into()),
-            ("write_bit_rate", "64000".into()),
+            ("write_bit_rate", self.codec().1.into()),
             ("secure", String::new()),
             ("hostname", hostname.into()),
             (
@@ -466,7 +703,10 @@ impl Channel {
             ("callee_name", String::new()),
             ("callee_num", String::new()),
             ("callee_direction", String::new()),
-            ("call_uuid", self.uuid.clone()),
+            (
+                "call_uuid",
+                self.vars.get("call_uuid").unwrap_or(&self.uuid).to_owned(),
+            ),
             ("sent_callee_name", String::new()),
             ("sent_callee_num", String::new()),
             ("initial_cid_name", p.cid_name.clone()),

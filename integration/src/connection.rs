@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{self, name_event, put, Fired, Format};
+use crate::events::{name_event, Fired, Format};
 use crate::listener::Listener;
 use crate::switch::Shared;
 
@@ -257,24 +257,7 @@ impl Conn {
             .map_or_else(crate::channel::new_uuid, str::to_owned);
         self.send(Message::CommandReply(Reply::job_accepted(&job)))
             .await?;
-        let shared = self.shared.clone();
-        tokio::spawn(async move {
-            let out = crate::api::execute(&shared, &name, arg.as_deref()).await;
-            let mut core = shared.core();
-            let at = core.clock.now();
-            let mut ev = core.base_event("BACKGROUND_JOB", at, events::SITE_BGJOB);
-            put(&mut ev, "Job-UUID", &job);
-            put(&mut ev, "Job-Command", &name);
-            if let Some(a) = &arg {
-                put(&mut ev, "Job-Command-Arg", a);
-            }
-            let body = if out.is_empty() {
-                "Command returned no output!".to_owned()
-            } else {
-                out
-            };
-            core.fire(ev.with_body(body));
-        });
+        crate::api::spawn_bgapi(self.shared.clone(), name, arg, job);
         Ok(())
     }
 

@@ -21,22 +21,34 @@ use tokio::sync::watch;
 
 use crate::cause::{self, cause2str, str2cause};
 use crate::channel::{
-    callstate_number, new_uuid, Channel, Phase, CS_DESTROY, CS_EXECUTE, CS_HANGUP, CS_REPORTING,
-    CS_ROUTING,
+    callstate_number, new_uuid, Channel, LegKind, Phase, CS_CONSUME_MEDIA, CS_DESTROY,
+    CS_EXCHANGE_MEDIA, CS_EXECUTE, CS_HANGUP, CS_REPORTING, CS_ROUTING,
 };
 use crate::clock::{secs_to_us, SimClock, SimTime};
 use crate::events::{self, put, Fired, Identity, Site};
 use crate::listener::Listener;
-use crate::record::{CallRecord, HangupBy, LogEntry};
-use crate::scenario::CallSpec;
+use crate::record::{CallRecord, HangupBy, LegRole, LogEntry};
+use crate::scenario::{CallSpec, Vars};
 
-/// A scheduler task (`switch_scheduler_add_task`): only hangups here.
+/// A scheduler task (`switch_scheduler_add_task`).
 #[derive(Clone, Debug)]
 pub(crate) struct SchedTask {
-    /// The task's group: the channel uuid, as `switch_ivr_schedule_hangup` sets it.
+    /// The task's group: the channel uuid for a hangup, as
+    /// `switch_ivr_schedule_hangup` sets it; `sched_api`'s own otherwise.
     pub group: String,
     pub when: SimTime,
-    pub cause: u16,
+    pub kind: TaskKind,
+}
+
+/// What a scheduler task does.
+#[derive(Clone, Debug)]
+pub(crate) enum TaskKind {
+    /// `sched_hangup`: hang the group's channel up with this cause (run by
+    /// that call's timer task).
+    Hangup(u16),
+    /// `sched_api`: run this api command line (run by the switch's
+    /// scheduler task); `recur` seconds later again when not zero (`@N`).
+    Api { line: String, recur: u32 },
 }
 
 /// What is due next for a call.
@@ -63,6 +75,7 @@ enum Action {
 pub(crate) enum AppOrigin {
     SendMsg,
     OnAnswer,
+    Dialplan,
 }
 
 /// Optional parts of a channel event.
@@ -95,6 +108,12 @@ pub(crate) struct Core {
     pub max_sessions: u32,
     /// `show channels` lists a channel this long after its creation.
     pub table_lag: SimTime,
+    /// While a scheduler task runs: its due time, which stamps what it does.
+    frozen: Option<SimTime>,
+    /// While a scheduler task runs: its id.
+    running_task: Option<u32>,
+    /// Wakes the switch's scheduler task (`sched_api` tasks).
+    pub api_notify: Arc<tokio::sync::Notify>,
     /// Counts ended calls; waiters watch it.
     pub ended: watch::Sender<u64>,
 }
@@ -116,8 +135,16 @@ impl Core {
             peak: 0,
             max_sessions: 1000,
             table_lag: 0,
+            frozen: None,
+            running_task: None,
+            api_notify: Arc::new(tokio::sync::Notify::new()),
             ended: watch::Sender::new(0),
         }
+    }
+
+    /// Simulated now; a running scheduler task's due time while it runs.
+    pub(crate) fn now(&self) -> SimTime {
+        self.frozen.unwrap_or_else(|| self.clock.now())
     }
 
     // ---- listeners and firing -------------------------------------------
@@ -275,7 +302,9 @@ impl Core {
     }
 
     /// Creates a reserved call at `at`: CHANNEL_CREATE, and CHANNEL_PARK
-    /// when the spec parks. Returns the driver's wake-up handle.
+    /// when the spec parks (with a loopback, the `-a` partner first, and
+    /// the call's variables set by the dialplan). Returns the driver's
+    /// wake-up handle.
     pub(crate) fn create(
         &mut self,
         uuid: &str,
@@ -283,16 +312,76 @@ impl Core {
         at: SimTime,
     ) -> Arc<tokio::sync::Notify> {
         self.reserved.remove(uuid);
+        let partner_uuid = spec.loopback.then(new_uuid);
         self.sessions_total += 1;
-        let mut ch = Channel::new(uuid.to_owned(), spec, at, self.sessions_total);
-        let notify = ch.notify.clone();
-        self.records.insert(
+        let mut ch = Channel::new(
             uuid.to_owned(),
+            spec,
+            at,
+            self.sessions_total + u64::from(partner_uuid.is_some()),
+            partner_uuid.as_deref(),
+        );
+        let notify = ch.notify.clone();
+        self.new_record(&ch, LegRole::Call);
+        let partner = partner_uuid.map(|p| {
+            self.sessions_total += 1;
+            let mut vars = Vars::new();
+            vars.set("direction", "outbound");
+            vars.set("is_outbound", "true");
+            vars.set("uuid", &p);
+            vars.set("call_uuid", &p);
+            vars.set("session_id", &(self.sessions_total - 1).to_string());
+            for (k, v) in ch.spec.partner_variables.iter() {
+                vars.set(k, v);
+            }
+            vars.set("originate_early_media", "true");
+            vars.set("originate_endpoint", "loopback");
+            vars.set("other_loopback_leg_uuid", uuid);
+            vars.set("loopback_leg", "A");
+            let name = format!("loopback/{}-a", ch.spec.destination);
+            let (dest, context) = (ch.spec.destination.clone(), ch.spec.context.clone());
+            let a = Channel::leg(p, LegKind::LoopbackA, name, &ch, &dest, &context, vars, at);
+            self.add_leg(&mut ch, &a, LegRole::LoopbackA);
+            self.with_vars(&a, "CHANNEL_CREATE", at, events::SITE_CREATE);
+            a
+        });
+        self.with_vars(&ch, "CHANNEL_CREATE", at, events::SITE_CREATE);
+        self.set_callstate(&mut ch, "RINGING", at);
+        self.set_state(&mut ch, CS_ROUTING, at);
+        if let Some(mut a) = partner {
+            self.set_state(&mut a, CS_ROUTING, at);
+            self.set_state(&mut a, CS_CONSUME_MEDIA, at);
+            self.channels.insert(a.uuid.clone(), a);
+        }
+        self.set_state(&mut ch, CS_EXECUTE, at);
+        if ch.spec.loopback {
+            // The dialplan sets the call's variables, one `set` each.
+            let sets: Vec<String> = ch
+                .spec
+                .variables
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            for set in sets {
+                self.execute(&mut ch, "set", &set, AppOrigin::Dialplan, at);
+            }
+        }
+        if ch.spec.park {
+            self.park(&mut ch, at);
+        }
+        self.channels.insert(uuid.to_owned(), ch);
+        self.peak = self.peak.max(self.channels.len());
+        notify
+    }
+
+    fn new_record(&mut self, ch: &Channel, role: LegRole) {
+        self.records.insert(
+            ch.uuid.clone(),
             CallRecord {
-                uuid: uuid.to_owned(),
+                uuid: ch.uuid.clone(),
                 caller: ch.spec.caller.clone(),
-                destination: ch.spec.destination.clone(),
-                created_at: at,
+                destination: ch.profile.destination.clone(),
+                created_at: ch.created,
                 parked: false,
                 transferred: false,
                 answered: false,
@@ -305,19 +394,191 @@ impl Core {
                 hangup_by: None,
                 variables: Default::default(),
                 log: Vec::new(),
+                role,
+                channel_name: ch.name.clone(),
+                legs: Vec::new(),
+                call: (ch.owner != ch.uuid).then(|| ch.owner.clone()),
+                hangup_leg: None,
+                sched_task: None,
             },
         );
-        self.record_order.push(uuid.to_owned());
-        self.with_vars(&ch, "CHANNEL_CREATE", at, events::SITE_CREATE);
-        self.set_callstate(&mut ch, "RINGING", at);
-        self.set_state(&mut ch, CS_ROUTING, at);
-        self.set_state(&mut ch, CS_EXECUTE, at);
-        if ch.spec.park {
-            self.park(&mut ch, at);
+        self.record_order.push(ch.uuid.clone());
+    }
+
+    /// Records `leg` as one of `owner`'s legs.
+    fn add_leg(&mut self, owner: &mut Channel, leg: &Channel, role: LegRole) {
+        owner.legs.push(leg.uuid.clone());
+        self.new_record(leg, role);
+        if let Some(r) = self.records.get_mut(&owner.uuid) {
+            r.legs.push(leg.uuid.clone());
         }
-        self.channels.insert(uuid.to_owned(), ch);
+    }
+
+    /// The call's legs other than `ch` that are still up, in the order the
+    /// switch hangs them up: the loopback partner, the call's own channel,
+    /// the bridged legs.
+    fn peers(&self, ch: &Channel) -> Vec<String> {
+        let legs = if ch.owner == ch.uuid {
+            ch.legs.clone()
+        } else {
+            self.channels
+                .get(&ch.owner)
+                .map(|o| o.legs.clone())
+                .unwrap_or_default()
+        };
+        let kind = |u: &String| self.channels.get(u).map(|c| c.kind);
+        let mut out: Vec<String> = legs
+            .iter()
+            .filter(|u| kind(u) == Some(LegKind::LoopbackA))
+            .cloned()
+            .collect();
+        out.push(ch.owner.clone());
+        out.extend(
+            legs.iter()
+                .filter(|u| matches!(kind(u), Some(LegKind::BridgeA | LegKind::BridgeB)))
+                .cloned(),
+        );
+        out.retain(|u| *u != ch.uuid && self.channels.contains_key(u));
+        out
+    }
+
+    /// The leg the caller hangs up on: the loopback `-a` partner when there
+    /// is one, else the call's own channel.
+    pub(crate) fn caller_leg(&self, uuid: &str) -> String {
+        self.channels
+            .get(uuid)
+            .and_then(|ch| {
+                ch.legs.iter().find(|u| {
+                    self.channels
+                        .get(*u)
+                        .is_some_and(|c| c.kind == LegKind::LoopbackA)
+                })
+            })
+            .cloned()
+            .unwrap_or_else(|| uuid.to_owned())
+    }
+
+    /// The bridge's legs (`-a`, `-b`) of the call whose own channel is `ch`.
+    fn bridge_legs(&self, ch: &Channel) -> Option<(String, String)> {
+        let find = |k: LegKind| {
+            ch.legs
+                .iter()
+                .find(|u| self.channels.get(*u).is_some_and(|c| c.kind == k))
+                .cloned()
+        };
+        Some((find(LegKind::BridgeA)?, find(LegKind::BridgeB)?))
+    }
+
+    /// The dialplan's `bridge {vars}loopback/9999/prepaid_term`: the
+    /// outbound leg and its partner are created; they answer `ring` later.
+    fn start_bridge(&mut self, ch: &mut Channel, at: SimTime) {
+        let bvars = ch.spec.bridge.clone().unwrap_or_default();
+        let data = bridge_data(&bvars);
+        let app_uuid = new_uuid();
+        ch.vars.set("current_application", "bridge");
+        ch.vars.set("current_application_data", &data);
+        ch.last_app = Some(("bridge".into(), data.clone()));
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE",
+            at,
+            events::SITE_EXECUTE,
+            Extra {
+                app: Some(("bridge", &data, None, &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+        let (a_uuid, b_uuid) = (new_uuid(), new_uuid());
+        let main = ch.uuid.clone();
+        self.sessions_total += 2;
+        let mut va = Vars::new();
+        va.set("direction", "outbound");
+        va.set("is_outbound", "true");
+        va.set("uuid", &a_uuid);
+        va.set("session_id", &(self.sessions_total - 1).to_string());
+        va.set("loopback_from_uuid", &main);
+        va.set("originator_codec", "L16@8000h@20i");
+        va.set("originator", &main);
+        va.set("signal_bond", &main);
+        va.set("call_uuid", &main);
+        for (k, v) in bvars.iter() {
+            va.set(k, v);
+        }
+        va.set("originate_early_media", "true");
+        va.set("originating_leg_uuid", &main);
+        va.set("originate_endpoint", "loopback");
+        va.set("other_loopback_leg_uuid", &b_uuid);
+        va.set("loopback_leg", "A");
+        let mut vb = Vars::new();
+        vb.set("direction", "inbound");
+        vb.set("uuid", &b_uuid);
+        vb.set("session_id", &self.sessions_total.to_string());
+        for (k, v) in bvars.iter() {
+            vb.set(k, v);
+        }
+        vb.set("other_loopback_leg_uuid", &a_uuid);
+        vb.set("other_loopback_from_uuid", &main);
+        vb.set("loopback_leg", "B");
+        vb.set("call_uuid", &b_uuid);
+        let name_a = "loopback/9999-a".to_owned();
+        let name_b = "loopback/9999-b".to_owned();
+        let mut a = Channel::leg(
+            a_uuid,
+            LegKind::BridgeA,
+            name_a,
+            ch,
+            "9999",
+            "prepaid_term",
+            va,
+            at,
+        );
+        a.other = Some(("originator", ch.other_leg_headers(false)));
+        let mut b = Channel::leg(
+            b_uuid,
+            LegKind::BridgeB,
+            name_b,
+            ch,
+            "9999",
+            "prepaid_term",
+            vb,
+            at,
+        );
+        self.add_leg(ch, &a, LegRole::BridgeA);
+        self.add_leg(ch, &b, LegRole::BridgeB);
+        ch.vars.set(
+            "originated_legs",
+            &format!("{};Outbound Call;prepaid_term", a.uuid),
+        );
+        ch.vars.set("originate_signal_bond", &a.uuid);
+        self.with_vars(&a, "CHANNEL_CREATE", at, events::SITE_CREATE);
+        self.set_state(&mut a, CS_ROUTING, at);
+        self.with_vars(&b, "CHANNEL_CREATE", at, events::SITE_CREATE);
+        self.set_state(&mut a, CS_CONSUME_MEDIA, at);
+        self.set_callstate(&mut b, "RINGING", at);
+        self.set_state(&mut b, CS_ROUTING, at);
+        self.set_state(&mut b, CS_EXECUTE, at);
+        self.channels.insert(a.uuid.clone(), a);
+        self.channels.insert(b.uuid.clone(), b);
         self.peak = self.peak.max(self.channels.len());
-        notify
+        ch.phase = Phase::Ringing { since: at };
+    }
+
+    /// The bridge answers: its `-b` leg runs `answer`, both its legs are
+    /// answered (no park), then the call's loopback partner.
+    fn answer_bridge(&mut self, ch: &Channel, at: SimTime) {
+        let Some((a, b)) = self.bridge_legs(ch) else {
+            return;
+        };
+        self.with_channel(&a, |core, x| core.answer_leg(x, at));
+        self.with_channel(&b, |core, x| {
+            core.execute(x, "answer", "", AppOrigin::Dialplan, at);
+            x.vars.set("current_application", "playback");
+            x.vars.set(
+                "current_application_data",
+                "tone_stream://%(1000,0,440);loops=-1",
+            );
+        });
     }
 
     fn park(&mut self, ch: &mut Channel, at: SimTime) {
@@ -392,7 +653,8 @@ impl Core {
                 }
             }
         }
-        for id in &ch.sched {
+        let legs = ch.legs.iter().filter_map(|u| self.channels.get(u));
+        for id in ch.sched.iter().chain(legs.flat_map(|c| c.sched.iter())) {
             if let Some(task) = self.sched.get(id) {
                 consider(task.when, Action::Sched(*id));
             }
@@ -414,35 +676,145 @@ impl Core {
     /// each stamped with its own due time.
     pub(crate) fn run_due(&mut self, uuid: &str, upto: SimTime) {
         loop {
-            let step = self.with_channel(uuid, |core, ch| {
-                let Some((t, action)) = core.next_action(ch).filter(|(t, _)| *t <= upto) else {
-                    return false;
-                };
-                match action {
-                    Action::Answer => core.answer(ch, t),
-                    Action::CallerHangup => {
-                        let cause = str2cause(&ch.spec.hangup_cause);
-                        core.hangup(ch, cause, HangupBy::Caller, t);
+            let Some(ch) = self.channels.get(uuid) else {
+                return;
+            };
+            let Some((t, action)) = self.next_action(ch).filter(|(t, _)| *t <= upto) else {
+                return;
+            };
+            match action {
+                Action::Answer => {
+                    self.with_channel(uuid, |core, ch| core.answer(ch, t));
+                }
+                Action::CallerHangup => {
+                    let cause = str2cause(&ch.spec.hangup_cause);
+                    let leg = self.caller_leg(uuid);
+                    self.with_channel(&leg, |core, x| core.hangup(x, cause, HangupBy::Caller, t));
+                }
+                Action::Abandon => {
+                    let leg = self.caller_leg(uuid);
+                    self.with_channel(&leg, |core, x| {
+                        core.hangup(x, cause::ORIGINATOR_CANCEL, HangupBy::Abandon, t)
+                    });
+                }
+                Action::Sched(id) => {
+                    let Some(task) = self.sched.remove(&id) else {
+                        continue;
+                    };
+                    if let Some(c) = self.channels.get_mut(&task.group) {
+                        c.sched.retain(|x| *x != id);
                     }
-                    Action::Abandon => {
-                        core.hangup(ch, cause::ORIGINATOR_CANCEL, HangupBy::Abandon, t)
-                    }
-                    Action::Sched(id) => {
-                        ch.sched.retain(|x| *x != id);
-                        if let Some(task) = core.sched.remove(&id) {
-                            core.hangup(ch, task.cause, HangupBy::SchedHangup, t);
-                        }
+                    if let TaskKind::Hangup(cause) = task.kind {
+                        self.running_task = Some(id);
+                        self.with_channel(&task.group, |core, x| {
+                            core.hangup(x, cause, HangupBy::SchedHangup, t)
+                        });
+                        self.running_task = None;
                     }
                 }
-                true
-            });
-            if step != Some(true) {
-                return;
             }
         }
     }
 
+    /// The loopback `-a` partner of the call whose own channel is `ch`.
+    fn loopback_partner(&self, ch: &Channel) -> Option<String> {
+        ch.legs
+            .iter()
+            .find(|u| {
+                self.channels
+                    .get(*u)
+                    .is_some_and(|c| c.kind == LegKind::LoopbackA)
+            })
+            .cloned()
+    }
+
+    /// Answers a channel. The call's own channel answers with its legs: a
+    /// bridge first (the callee), then the loopback partner, then itself,
+    /// then CHANNEL_BRIDGE.
     fn answer(&mut self, ch: &mut Channel, at: SimTime) {
+        if ch.answered.is_some() || ch.hangup_cause.is_some() {
+            return;
+        }
+        if ch.owner != ch.uuid {
+            self.answer_leg(ch, at);
+            return;
+        }
+        let bridge = self.bridge_legs(ch);
+        if bridge.is_some() {
+            self.answer_bridge(ch, at);
+        }
+        if let Some(p) = self.loopback_partner(ch) {
+            self.with_channel(&p, |core, x| core.answer_leg(x, at));
+        }
+        self.answer_leg(ch, at);
+        if let Some((a, _)) = bridge {
+            if ch.hangup_cause.is_none() {
+                self.bridged(ch, &a, at);
+            }
+        }
+    }
+
+    /// CHANNEL_BRIDGE: the call's own channel and the bridge's `-a` leg.
+    fn bridged(&mut self, ch: &mut Channel, a: &str, at: SimTime) {
+        let Some(other) = self.channels.get(a) else {
+            return;
+        };
+        let headers = other.other_leg_headers(true);
+        let name = other.name.clone();
+        ch.other = Some(("originatee", headers));
+        ch.vars.set("originate_disposition", "SUCCESS");
+        ch.vars.set("originate_causes", &format!("{a};NONE"));
+        ch.vars.set("last_bridge_to", a);
+        ch.vars.set("bridge_channel", &name);
+        ch.vars.set("bridge_uuid", a);
+        ch.vars.set("signal_bond", a);
+        ch.vars.set("last_bridge_role", "originator");
+        self.bridge_event(ch, "CHANNEL_BRIDGE", a, at, events::SITE_BRIDGE);
+        let main = ch.uuid.clone();
+        let main_name = ch.name.clone();
+        self.with_channel(a, |core, x| {
+            x.vars.set("last_bridge_to", &main);
+            x.vars.set("bridge_channel", &main_name);
+            x.vars.set("bridge_uuid", &main);
+            core.set_state(x, CS_EXCHANGE_MEDIA, at);
+        });
+    }
+
+    fn bridge_event(&mut self, ch: &Channel, name: &str, other: &str, at: SimTime, site: Site) {
+        if !self.wanted(name) {
+            self.seq += 1;
+            return;
+        }
+        let mut ev = self.base_event(name, at, site);
+        put(&mut ev, "Bridge-A-Unique-ID", &ch.uuid);
+        put(&mut ev, "Bridge-B-Unique-ID", other);
+        ch.basic_data(&mut ev);
+        ch.variables(&mut ev);
+        self.fire(ev);
+    }
+
+    /// Hangs a channel up and, as the switch does, every other leg of its
+    /// call: those answered with NORMAL_CLEARING, the others with `cause`.
+    fn hangup(&mut self, ch: &mut Channel, cause: u16, by: HangupBy, at: SimTime) {
+        if ch.hangup_cause.is_some() {
+            return;
+        }
+        let peers = self.peers(ch);
+        self.hangup_leg(ch, cause, by, at, None);
+        let origin = ch.uuid.clone();
+        for u in peers {
+            self.with_channel(&u, |core, o| {
+                let c = if o.answered.is_some() {
+                    cause::NORMAL_CLEARING
+                } else {
+                    cause
+                };
+                core.hangup_leg(o, c, by, at, Some(&origin));
+            });
+        }
+    }
+
+    fn answer_leg(&mut self, ch: &mut Channel, at: SimTime) {
         if ch.answered.is_some() || ch.hangup_cause.is_some() {
             return;
         }
@@ -472,15 +844,24 @@ impl Core {
         ch.notify.notify_one();
     }
 
-    /// Hangs the channel up: CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE,
-    /// CHANNEL_DESTROY, and the record is closed.
-    fn hangup(&mut self, ch: &mut Channel, cause: u16, by: HangupBy, at: SimTime) {
+    /// Hangs one channel up: CHANNEL_HANGUP, CHANNEL_HANGUP_COMPLETE,
+    /// CHANNEL_DESTROY, and the record is closed. `origin`: the leg whose
+    /// hangup this follows.
+    fn hangup_leg(
+        &mut self,
+        ch: &mut Channel,
+        cause: u16,
+        by: HangupBy,
+        at: SimTime,
+        origin: Option<&str>,
+    ) {
         if ch.hangup_cause.is_some() {
             return;
         }
         ch.hangup_cause = Some(cause);
         ch.hungup = Some(at);
         let disposition = match by {
+            _ if ch.kind != LegKind::Sofia => "",
             HangupBy::Caller => {
                 ch.vars.set("sip_term_status", "200");
                 ch.vars.set("proto_specific_hangup_cause", "sip:200");
@@ -496,15 +877,43 @@ impl Core {
             _ if ch.answered.is_some() => "send_bye",
             _ => "send_refuse",
         };
-        ch.vars.set("sip_hangup_disposition", disposition);
+        if !disposition.is_empty() {
+            ch.vars.set("sip_hangup_disposition", disposition);
+        }
         ch.vars.set("hangup_cause", cause2str(cause));
         ch.vars.set("hangup_cause_q850", &cause.to_string());
         self.set_callstate(ch, "HANGUP", at);
         ch.state = CS_HANGUP;
         self.with_vars(ch, "CHANNEL_HANGUP", at, events::SITE_HANGUP);
         self.unpark(ch, at);
+        if ch.owner == ch.uuid && ch.other.is_some() {
+            let other = ch.vars.get("bridge_uuid").unwrap_or_default().to_owned();
+            self.bridge_event(ch, "CHANNEL_UNBRIDGE", &other, at, events::SITE_UNBRIDGE);
+            ch.vars.set("bridge_hangup_cause", "NORMAL_CLEARING");
+            let (app, data) = (
+                "bridge",
+                bridge_data(&ch.spec.bridge.clone().unwrap_or_default()),
+            );
+            let app_uuid = new_uuid();
+            self.chan_event(
+                ch,
+                "CHANNEL_EXECUTE_COMPLETE",
+                at,
+                events::SITE_EXECUTE_COMPLETE,
+                Extra {
+                    app: Some((app, &data, Some("_none_"), &app_uuid)),
+                    vars: true,
+                    ..Default::default()
+                },
+            );
+        }
         self.set_state(ch, CS_HANGUP, at);
         ch.set_timestamps();
+        if ch.kind == LegKind::BridgeA {
+            // The originated leg's call uuid becomes its own (as recorded).
+            let own = ch.uuid.clone();
+            ch.vars.set("call_uuid", &own);
+        }
         self.set_state(ch, CS_REPORTING, at);
         self.chan_event(
             ch,
@@ -529,6 +938,8 @@ impl Core {
             r.duration = num("duration");
             r.hangup_cause = Some(cause2str(cause).to_owned());
             r.hangup_by = Some(by);
+            r.hangup_leg = origin.map(str::to_owned);
+            r.sched_task = self.running_task;
             r.destination = ch.profile.destination.clone();
             r.variables = ch.vars.clone();
         }
@@ -578,6 +989,23 @@ impl Core {
             r.transferred = true;
             r.destination = dest.to_owned();
         }
+        // The recordings' dialplan (testdata/freeswitch-1.10/dialplan_prepaid.xml):
+        // a refused call is hung up, an authorized one bridged.
+        if ch.spec.bridge.is_some()
+            && ch.owner == ch.uuid
+            && ch.answered.is_none()
+            && self.bridge_legs(ch).is_none()
+        {
+            if ch
+                .vars
+                .get("cgr_notify")
+                .is_some_and(|n| n.starts_with('-'))
+            {
+                self.execute(ch, "hangup", "CALL_REJECTED", AppOrigin::Dialplan, at);
+            } else {
+                self.start_bridge(ch, at);
+            }
+        }
         ch.notify.notify_one();
     }
 
@@ -608,7 +1036,7 @@ impl Core {
             "hangup" => {
                 let by = match origin {
                     AppOrigin::SendMsg => HangupBy::SendMsg,
-                    AppOrigin::OnAnswer => HangupBy::Application,
+                    AppOrigin::OnAnswer | AppOrigin::Dialplan => HangupBy::Application,
                 };
                 self.hangup(ch, str2cause(arg), by, at);
                 return;
@@ -671,7 +1099,7 @@ impl Core {
             SchedTask {
                 group: ch.uuid.clone(),
                 when,
-                cause,
+                kind: TaskKind::Hangup(cause),
             },
         );
         ch.sched.push(id);
@@ -690,7 +1118,7 @@ impl Core {
         if !self.channels.contains_key(uuid) {
             return false;
         }
-        let at = self.clock.now();
+        let at = self.now();
         self.log(uuid, at, what);
         self.with_channel(uuid, |core, ch| core.hangup(ch, cause, by, at))
             .is_some()
@@ -707,7 +1135,7 @@ impl Core {
         if !self.channels.contains_key(uuid) {
             return false;
         }
-        let at = self.clock.now();
+        let at = self.now();
         let (when, sec) = parse_when(time, at);
         self.log(uuid, at, what);
         self.with_channel(uuid, |core, ch| {
@@ -726,7 +1154,7 @@ impl Core {
     /// here a channel's timer may still be about to fire one (the simulated
     /// clock runs fast), so those are left to fire, never silently dropped.
     pub(crate) fn sched_del(&mut self, what: &str) -> u32 {
-        let now = self.clock.now();
+        let now = self.now();
         let ids: Vec<u32> = if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
             what.parse::<u32>()
                 .ok()
@@ -746,14 +1174,86 @@ impl Core {
                     ch.sched.retain(|x| x != id);
                     ch.notify.notify_one();
                 }
+                self.api_notify.notify_one();
                 self.log(&task.group, now, format!("sched_del task {id}"));
             }
         }
         ids.len() as u32
     }
 
+    /// `sched_api`: adds a task running `line` at `when` (again every
+    /// `recur` s when not zero) in `group`; its id.
+    pub(crate) fn sched_api(&mut self, when: SimTime, group: &str, line: &str, recur: u32) -> u32 {
+        let id = self.next_task;
+        self.next_task += 1;
+        self.sched.insert(
+            id,
+            SchedTask {
+                group: group.to_owned(),
+                when,
+                kind: TaskKind::Api {
+                    line: line.to_owned(),
+                    recur,
+                },
+            },
+        );
+        self.log(group, self.now(), format!("sched_api task {id}: {line}"));
+        self.api_notify.notify_one();
+        id
+    }
+
+    /// When the next `sched_api` task is due.
+    pub(crate) fn next_api_due(&self) -> Option<SimTime> {
+        self.sched
+            .values()
+            .filter(|t| matches!(t.kind, TaskKind::Api { .. }))
+            .map(|t| t.when)
+            .min()
+    }
+
+    /// Runs the earliest `sched_api` task due by `upto` through `run`
+    /// (stamped with its due time, recorded as its firing); false when
+    /// none is due.
+    pub(crate) fn run_api_due(
+        &mut self,
+        upto: SimTime,
+        run: impl FnOnce(&mut Core, &str) -> String,
+    ) -> bool {
+        let due = self
+            .sched
+            .iter()
+            .filter(|(_, t)| matches!(t.kind, TaskKind::Api { .. }) && t.when <= upto)
+            .min_by_key(|(id, t)| (t.when, **id))
+            .map(|(id, _)| *id);
+        let Some(id) = due else {
+            return false;
+        };
+        let Some(mut task) = self.sched.remove(&id) else {
+            return false;
+        };
+        let TaskKind::Api { line, recur } = task.kind.clone() else {
+            return false;
+        };
+        let when = task.when;
+        if recur > 0 {
+            task.when += i64::from(recur) * 1_000_000;
+            self.sched.insert(id, task);
+        }
+        self.frozen = Some(when);
+        self.running_task = Some(id);
+        run(self, &line);
+        self.frozen = None;
+        self.running_task = None;
+        true
+    }
+
+    /// The scheduler task running now (a `sched_api` task's command).
+    pub(crate) fn running_task(&self) -> Option<u32> {
+        self.running_task
+    }
+
     pub(crate) fn setvar(&mut self, uuid: &str, name: &str, value: Option<&str>) -> bool {
-        let at = self.clock.now();
+        let at = self.now();
         let ok = match self.channels.get_mut(uuid) {
             Some(ch) => {
                 match value {
@@ -792,7 +1292,7 @@ impl Core {
         if !self.channels.contains_key(uuid) {
             return false;
         }
-        let at = self.clock.now();
+        let at = self.now();
         self.log(uuid, at, format!("uuid_transfer {dest}"));
         self.with_channel(uuid, |core, ch| {
             core.transfer(ch, dest, dialplan, context, at)
@@ -804,7 +1304,7 @@ impl Core {
         if !self.channels.contains_key(uuid) {
             return false;
         }
-        let at = self.clock.now();
+        let at = self.now();
         self.log(uuid, at, "uuid_answer".into());
         self.with_channel(uuid, |core, ch| core.answer(ch, at))
             .is_some()
@@ -815,7 +1315,7 @@ impl Core {
         if !self.channels.contains_key(uuid) {
             return false;
         }
-        let at = self.clock.now();
+        let at = self.now();
         self.log(uuid, at, what);
         true
     }
@@ -823,7 +1323,7 @@ impl Core {
     /// `sendmsg`: `call-command: execute` runs an application, `hangup`
     /// hangs up. False when there is no such channel.
     pub(crate) fn sendmsg(&mut self, uuid: &str, cmd: &esl::Command) -> bool {
-        let at = self.clock.now();
+        let at = self.now();
         let call_command = cmd
             .header("call-command")
             .unwrap_or("")
@@ -890,7 +1390,7 @@ impl Core {
     /// The channel table as `show channels` reads it: channels created at
     /// least `table_lag` ago, oldest first.
     pub(crate) fn channel_table(&self) -> Vec<&Channel> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut v = self.channels_by_age();
         v.retain(|ch| ch.created + self.table_lag <= now);
         v
@@ -991,6 +1491,17 @@ pub(crate) fn parse_when(arg: &str, now: SimTime) -> (SimTime, i64) {
         atol(arg) * 1_000_000
     };
     (when, sec)
+}
+
+/// The bridge string of the recordings' dialplan, with `vars` as `{k=v,…}`.
+fn bridge_data(vars: &Vars) -> String {
+    format!(
+        "{{{}}}loopback/9999/prepaid_term",
+        vars.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 /// `app arg` or `app::arg`, or `ARRAY::app arg|:app arg`.

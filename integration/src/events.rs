@@ -164,6 +164,16 @@ pub(crate) const SITE_DESTROY: Site = Site(
     "switch_core_session_perform_destroy",
     1630,
 );
+pub(crate) const SITE_BRIDGE: Site = Site(
+    "switch_ivr_bridge.c",
+    "switch_ivr_multi_threaded_bridge",
+    1689,
+);
+pub(crate) const SITE_UNBRIDGE: Site = Site(
+    "switch_ivr_bridge.c",
+    "switch_ivr_multi_threaded_bridge",
+    1879,
+);
 pub(crate) const SITE_HEARTBEAT: Site = Site("switch_core.c", "send_heartbeat", 95);
 pub(crate) const SITE_API: Site = Site("switch_loadable_module.c", "switch_api_execute", 3164);
 pub(crate) const SITE_BGJOB: Site = Site("mod_event_socket.c", "api_exec", 1588);

@@ -53,7 +53,7 @@ mod scenario;
 mod switch;
 
 pub use clock::{SimClock, SimTime};
-pub use record::{CallRecord, HangupBy, LogEntry};
+pub use record::{CallRecord, HangupBy, LegRole, LogEntry};
 pub use scenario::{CallSpec, LoadSpec, Scenario, ScenarioStart, Vars};
 pub use switch::{FakeSwitch, SimError, SwitchConfig};
 

@@ -23,8 +23,29 @@ pub enum HangupBy {
     SendMsg,
     /// `api hupall`.
     Hupall,
-    /// The `hangup` application run from `execute_on_answer`.
+    /// The `hangup` application run from `execute_on_answer`, or the
+    /// dialplan's (a refused call's `hangup CALL_REJECTED` after `uuid_transfer`).
     Application,
+    /// An api command run by `sched_api` (`uuid_kill`); the task id is in
+    /// [`CallRecord::sched_task`].
+    SchedApi,
+}
+
+/// What a channel is in its call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegRole {
+    /// The call's own channel: the one `place_call` returned (the parked,
+    /// billed leg; with `.loopback()` the `-b` leg of the pair).
+    #[default]
+    Call,
+    /// The loopback `-a` partner: the caller's side (`loopback/<dest>-a`).
+    LoopbackA,
+    /// The outbound leg of the bridge (`loopback/9999-a`): its
+    /// `Other-Leg-Unique-ID` and `variable_originator` name the call's channel.
+    BridgeA,
+    /// The bridge's inbound partner that answers (`loopback/9999-b`).
+    BridgeB,
 }
 
 /// One entry of a call's log: an API command or message that touched it.
@@ -71,6 +92,27 @@ pub struct CallRecord {
     pub variables: Vars,
     /// Commands and messages that touched the call, in order.
     pub log: Vec<LogEntry>,
+    /// What this channel is in its call.
+    #[serde(default)]
+    pub role: LegRole,
+    /// `Channel-Name`.
+    #[serde(default)]
+    pub channel_name: String,
+    /// On the call's own record: the uuids of its other legs (loopback
+    /// partner, bridged legs), in creation order.
+    #[serde(default)]
+    pub legs: Vec<String>,
+    /// On another leg's record: the uuid of the call's own channel.
+    #[serde(default)]
+    pub call: Option<String>,
+    /// The leg whose hangup ended this one, when it was another leg (the
+    /// caller's `-a` leg, a killed bridged leg…); `None` when it was this one.
+    #[serde(default)]
+    pub hangup_leg: Option<String>,
+    /// The scheduler task that hung the call up (`sched_hangup`, or a
+    /// `sched_api` task's `uuid_kill`), by id.
+    #[serde(default)]
+    pub sched_task: Option<u32>,
 }
 
 impl CallRecord {

@@ -155,6 +155,20 @@ pub struct CallSpec {
     pub abandon: Option<f64>,
     /// Cause when the caller hangs up after talking.
     pub hangup_cause: String,
+    /// The call's channel is the inbound `-b` leg (`loopback/<destination>-b`)
+    /// of a loopback pair whose outbound `-a` partner (the caller's side)
+    /// also exists: what `originate …loopback/<dest>/<context>` makes. The
+    /// call's `variables` are then set by the dialplan (`set` applications,
+    /// each a CHANNEL_EXECUTE) before it parks.
+    pub loopback: bool,
+    /// Variables of the `-a` partner (the originate's `{k=v}`), which the
+    /// `-b` leg inherits at its creation.
+    pub partner_variables: Vars,
+    /// After the controller's `uuid_transfer`, the dialplan bridges to
+    /// `loopback/9999/prepaid_term` with these variables (a bridge string's
+    /// `{k=v}`): `ring` is then the callee's ringing, and the call's channel
+    /// is answered when the bridge answers. `None`: no bridge.
+    pub bridge: Option<Vars>,
 }
 
 impl Default for CallSpec {
@@ -173,6 +187,9 @@ impl Default for CallSpec {
             talk: Some(60.0),
             abandon: None,
             hangup_cause: "NORMAL_CLEARING".to_owned(),
+            loopback: false,
+            partner_variables: Vars::new(),
+            bridge: None,
         }
     }
 }
@@ -236,6 +253,34 @@ impl CallSpec {
         self
     }
 
+    /// The dialplan context (`Caller-Context`).
+    pub fn context(mut self, context: &str) -> Self {
+        self.context = context.to_owned();
+        self
+    }
+
+    /// The call's channel is the `-b` leg of a loopback pair (see
+    /// [`CallSpec::loopback`](CallSpec#structfield.loopback)).
+    pub fn loopback(mut self) -> Self {
+        self.loopback = true;
+        self
+    }
+
+    /// A variable of the loopback `-a` partner (the originate's `{k=v}`),
+    /// inherited by the call's `-b` leg. Implies [`CallSpec::loopback`].
+    pub fn partner_var(mut self, name: &str, value: &str) -> Self {
+        self.loopback = true;
+        self.partner_variables.set(name, value);
+        self
+    }
+
+    /// After `uuid_transfer`, the call bridges to `loopback/9999` with
+    /// `vars` set on the bridged legs (as `{k=v}` in a bridge string).
+    pub fn bridge(mut self, vars: &[(&str, &str)]) -> Self {
+        self.bridge = Some(vars.iter().map(|(k, v)| (*k, *v)).collect());
+        self
+    }
+
     /// Start offset in seconds.
     pub fn at(mut self, secs: f64) -> Self {
         self.at = secs;
@@ -289,6 +334,16 @@ impl CallSpec {
             talk: self.talk,
             abandon: self.abandon,
             hangup_cause: self.hangup_cause.clone(),
+            loopback: self.loopback,
+            partner_variables: self
+                .partner_variables
+                .iter()
+                .map(|(k, v)| (sub(k), sub(v)))
+                .collect(),
+            bridge: self
+                .bridge
+                .as_ref()
+                .map(|b| b.iter().map(|(k, v)| (sub(k), sub(v))).collect()),
         }
     }
 }

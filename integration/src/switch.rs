@@ -289,6 +289,31 @@ impl FakeSwitch {
                 }
             });
         }
+        {
+            // The switch's scheduler: sched_api tasks (sched_hangup ones are
+            // run by their call's task, stamped with their due time).
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let notify = shared.core().api_notify.clone();
+                loop {
+                    let due = shared.core().next_api_due();
+                    tokio::select! {
+                        _ = shared.root.cancelled() => return,
+                        _ = notify.notified() => {}
+                        _ = async {
+                            match due {
+                                Some(t) => shared.clock.sleep_until(t).await,
+                                None => std::future::pending().await,
+                            }
+                        } => {
+                            let upto = shared.clock.now();
+                            let mut core = shared.core();
+                            while core.run_api_due(upto, crate::api::run_line) {}
+                        }
+                    }
+                }
+            });
+        }
         shared.run_scenario(config.scenario);
         Ok(switch)
     }
@@ -362,6 +387,23 @@ impl FakeSwitch {
             .iter()
             .map(|c| c.uuid.clone())
             .collect()
+    }
+
+    /// The records of a call's channels: its own first, then its other legs
+    /// (loopback partner, bridged legs) in creation order. Empty when unknown.
+    pub fn legs(&self, uuid: &str) -> Vec<CallRecord> {
+        let core = self.shared.core();
+        let Some(own) = core.record(uuid) else {
+            return Vec::new();
+        };
+        let mut out: Vec<CallRecord> = own.legs.iter().filter_map(|u| core.record(u)).collect();
+        out.insert(0, own);
+        out
+    }
+
+    /// True while the channel exists (created and not yet destroyed).
+    pub fn is_up(&self, uuid: &str) -> bool {
+        self.shared.core().exists(uuid)
     }
 
     /// Waits (at most `timeout`, real time) until the record satisfies
@@ -443,7 +485,8 @@ impl FakeSwitch {
         } else {
             (str2cause("ORIGINATOR_CANCEL"), HangupBy::Abandon)
         };
-        core.kill(uuid, cause, by, "caller hangs up".into())
+        let leg = core.caller_leg(uuid);
+        core.kill(&leg, cause, by, "caller hangs up".into())
     }
 
     /// Event Socket connections open now.
