@@ -909,8 +909,11 @@ impl Core {
         }
         self.set_state(ch, CS_HANGUP, at);
         ch.set_timestamps();
-        if ch.kind == LegKind::BridgeA {
-            // The originated leg's call uuid becomes its own (as recorded).
+        if ch.kind == LegKind::BridgeA && origin.is_some_and(|o| o != ch.owner) {
+            // Recorded: when the caller's side hangs up first, the bridge is
+            // torn down before this leg reports, and its call uuid is its
+            // own again (fs_bridge_ok); when the parked leg hangs up first,
+            // it still names the parked leg (fs_run_out).
             let own = ch.uuid.clone();
             ch.vars.set("call_uuid", &own);
         }
@@ -926,6 +929,10 @@ impl Core {
                 ..Default::default()
             },
         );
+        if ch.kind == LegKind::BridgeA {
+            let own = ch.uuid.clone();
+            ch.vars.set("call_uuid", &own);
+        }
         ch.state = CS_DESTROY;
         self.with_vars(ch, "CHANNEL_DESTROY", at, events::SITE_DESTROY);
         self.set_callstate(ch, "DOWN", at);

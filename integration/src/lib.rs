@@ -32,6 +32,7 @@
 //! | `record.rs` | [`CallRecord`], [`HangupBy`] |
 //! | `clock.rs` | [`SimClock`]: simulated time at a scale factor |
 //! | `cause.rs` | hangup cause names and numbers |
+//! | `wire.rs` | [`wire::Recording`]: reader for the `.wire` recordings of a real switch (`testdata/freeswitch-1.10`) |
 //!
 //! Ground truth is FreeSWITCH's `mod_event_socket.c`, `mod_commands.c`,
 //! `switch_channel.c` and `switch_event.c`; `testdata/esl/` holds
@@ -51,6 +52,7 @@ mod listener;
 mod record;
 mod scenario;
 mod switch;
+pub mod wire;
 
 pub use clock::{SimClock, SimTime};
 pub use record::{CallRecord, HangupBy, LegRole, LogEntry};
