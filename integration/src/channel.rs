@@ -101,6 +101,9 @@ pub(crate) struct Channel {
     /// `Other-Type` and the `Other-Leg-*` headers (a snapshot of the other
     /// leg's caller profile, as the switch copies it).
     pub other: Option<(&'static str, Vec<(String, String)>)>,
+    /// An application running until the hangup (`playback` on the loopback
+    /// partner and on the bridge's `-b` leg): name, data, Application-UUID.
+    pub running: Option<(String, String, String)>,
 }
 
 /// Call states (`switch_channel_callstate_t`) and their numbers.
@@ -222,6 +225,7 @@ impl Channel {
             owner: uuid,
             legs: Vec::new(),
             other: None,
+            running: None,
         }
     }
 
@@ -277,6 +281,7 @@ impl Channel {
             owner: owner.uuid.clone(),
             legs: Vec::new(),
             other: None,
+            running: None,
         }
     }
 

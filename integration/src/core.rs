@@ -573,12 +573,49 @@ impl Core {
         self.with_channel(&a, |core, x| core.answer_leg(x, at));
         self.with_channel(&b, |core, x| {
             core.execute(x, "answer", "", AppOrigin::Dialplan, at);
-            x.vars.set("current_application", "playback");
-            x.vars.set(
-                "current_application_data",
-                "tone_stream://%(1000,0,440);loops=-1",
-            );
+            core.start_app(x, "playback", "tone_stream://%(1000,0,440);loops=-1", at);
         });
+    }
+
+    /// An application that runs until the hangup: CHANNEL_EXECUTE now,
+    /// CHANNEL_EXECUTE_COMPLETE at the hangup.
+    fn start_app(&mut self, ch: &mut Channel, app: &str, data: &str, at: SimTime) {
+        let app_uuid = new_uuid();
+        ch.vars.set("current_application", app);
+        ch.vars.set("current_application_data", data);
+        ch.last_app = Some((app.to_owned(), data.to_owned()));
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE",
+            at,
+            events::SITE_EXECUTE,
+            Extra {
+                app: Some((app, data, None, &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
+        ch.running = Some((app.to_owned(), data.to_owned(), app_uuid));
+    }
+
+    /// The running application ends (the channel is hanging up).
+    fn end_app(&mut self, ch: &mut Channel, at: SimTime) {
+        let Some((app, data, app_uuid)) = ch.running.take() else {
+            return;
+        };
+        ch.vars
+            .set("current_application_response", "PLAYBACK ERROR");
+        self.chan_event(
+            ch,
+            "CHANNEL_EXECUTE_COMPLETE",
+            at,
+            events::SITE_EXECUTE_COMPLETE,
+            Extra {
+                app: Some((&app, &data, Some("PLAYBACK ERROR"), &app_uuid)),
+                vars: true,
+                ..Default::default()
+            },
+        );
     }
 
     fn park(&mut self, ch: &mut Channel, at: SimTime) {
@@ -752,6 +789,15 @@ impl Core {
                 self.bridged(ch, &a, at);
             }
         }
+        // The originate's application on the caller's side (the recordings'
+        // `&playback(silence_stream://-1)`) runs once the call is up.
+        if let Some(p) = self.loopback_partner(ch) {
+            self.with_channel(&p, |core, x| {
+                if x.running.is_none() && x.hangup_cause.is_none() {
+                    core.start_app(x, "playback", "silence_stream://-1", at);
+                }
+            });
+        }
     }
 
     /// CHANNEL_BRIDGE: the call's own channel and the bridge's `-a` leg.
@@ -858,6 +904,11 @@ impl Core {
         if ch.hangup_cause.is_some() {
             return;
         }
+        // Recorded: the caller's side's playback stops before its hangup
+        // when the other side went first, after it otherwise.
+        if ch.kind == LegKind::LoopbackA && origin.is_some() {
+            self.end_app(ch, at);
+        }
         ch.hangup_cause = Some(cause);
         ch.hungup = Some(at);
         let disposition = match by {
@@ -885,6 +936,7 @@ impl Core {
         self.set_callstate(ch, "HANGUP", at);
         ch.state = CS_HANGUP;
         self.with_vars(ch, "CHANNEL_HANGUP", at, events::SITE_HANGUP);
+        self.end_app(ch, at);
         self.unpark(ch, at);
         if ch.owner == ch.uuid && ch.other.is_some() {
             let other = ch.vars.get("bridge_uuid").unwrap_or_default().to_owned();

@@ -34,6 +34,8 @@ const COMPARED: &[&str] = &[
     "CHANNEL_HANGUP",
     "CHANNEL_HANGUP_COMPLETE",
     "CHANNEL_DESTROY",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
 ];
 
 /// Headers compared on each of those events, after mapping uuids to roles.
@@ -48,6 +50,7 @@ const HEADERS: &[&str] = &[
     "Caller-Context",
     "Caller-Channel-Answered-Time",
     "Hangup-Cause",
+    "Application",
     "variable_originator",
     "variable_other_loopback_leg_uuid",
     "variable_other_loopback_from_uuid",
@@ -150,6 +153,7 @@ fn normalised(e: &WireEvent, roles: &HashMap<String, &'static str>) -> Vec<(Stri
         };
         let v = match *h {
             "Caller-Channel-Answered-Time" => if v == "0" { "0" } else { "<time>" }.to_owned(),
+            // Compared as numbers below (whole-second epochs: ±1).
             "variable_billsec" => "<present>".to_owned(),
             _ => roles
                 .get(v)
@@ -345,6 +349,15 @@ async fn replay(file: &str) -> Vec<String> {
             continue;
         }
         for (re, se) in r.iter().zip(&s) {
+            let billsec = |e: &WireEvent| e.variable("billsec").and_then(|v| v.parse::<i64>().ok());
+            if let (Some(a), Some(b)) = (billsec(re), billsec(se)) {
+                if (a - b).abs() > 1 {
+                    diffs.push(format!(
+                        "{file}: {role} {}: billsec {a} on the switch, {b} simulated",
+                        re.name()
+                    ));
+                }
+            }
             let (rh, sh) = (normalised(re, &rec_roles), normalised(se, &sim_roles));
             if rh != sh {
                 let only_r: Vec<_> = rh.iter().filter(|x| !sh.contains(x)).collect();
