@@ -478,8 +478,9 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
             None => "-ERR No such call\n".into(),
         },
         "sim_hangup" => {
+            let leg = core.caller_leg(a);
             if core.kill(
-                a,
+                &leg,
                 cause::NORMAL_CLEARING,
                 HangupBy::Caller,
                 "sim_hangup".into(),

@@ -312,7 +312,15 @@ impl Channel {
             ("ANI", p.cid_number.clone()),
             ("Destination-Number", p.destination.clone()),
             ("Unique-ID", self.uuid.clone()),
-            ("Source", "mod_loopback".to_owned()),
+            (
+                "Source",
+                if self.kind.loopback() {
+                    "mod_loopback"
+                } else {
+                    "mod_sofia"
+                }
+                .to_owned(),
+            ),
             ("Context", p.context.clone()),
         ];
         if let Some(r) = p.rdnis.as_ref().or(Some(&self.spec.destination)) {
