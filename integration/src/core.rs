@@ -840,20 +840,43 @@ impl Core {
     }
 
     /// Hangs a channel up and, as the switch does, every other leg of its
-    /// call: those answered with NORMAL_CLEARING, the others with `cause`.
+    /// call. Causes as recorded (testdata/freeswitch-1.10): a loopback
+    /// partner gets the cause as Q.850 (`switch_channel_get_cause_q850`:
+    /// CALL_REJECTED stays, ALLOTTED_TIMEOUT and other causes above 127
+    /// become NORMAL_CLEARING); across the bridge, the end of the bridge
+    /// (NORMAL_CLEARING; ORIGINATOR_CANCEL for a callee still ringing when
+    /// the caller's side goes).
     fn hangup(&mut self, ch: &mut Channel, cause: u16, by: HangupBy, at: SimTime) {
         if ch.hangup_cause.is_some() {
             return;
         }
         let peers = self.peers(ch);
+        let bridge_up = self
+            .channels
+            .values()
+            .any(|c| c.owner == ch.owner && c.kind == LegKind::BridgeA && c.answered.is_some())
+            || (ch.kind == LegKind::BridgeA && ch.answered.is_some());
+        let origin_side = side(ch.kind);
         self.hangup_leg(ch, cause, by, at, None);
         let origin = ch.uuid.clone();
+        let q850 = |c: u16| if c <= 127 { c } else { cause::NORMAL_CLEARING };
+        let bridge_end = if origin_side == 0 && !bridge_up {
+            cause::ORIGINATOR_CANCEL
+        } else {
+            cause::NORMAL_CLEARING
+        };
         for u in peers {
             self.with_channel(&u, |core, o| {
-                let c = if o.answered.is_some() {
-                    cause::NORMAL_CLEARING
+                let c = if side(o.kind) == origin_side {
+                    q850(cause)
+                } else if matches!(
+                    o.kind,
+                    LegKind::BridgeA | LegKind::LoopbackB | LegKind::Sofia
+                ) {
+                    // The two ends of the bridge.
+                    bridge_end
                 } else {
-                    cause
+                    q850(bridge_end)
                 };
                 core.hangup_leg(o, c, by, at, Some(&origin));
             });
@@ -1550,6 +1573,14 @@ pub(crate) fn parse_when(arg: &str, now: SimTime) -> (SimTime, i64) {
         atol(arg) * 1_000_000
     };
     (when, sec)
+}
+
+/// Which side of a bridge a leg is on: the caller's (0) or the callee's (1).
+fn side(kind: LegKind) -> u8 {
+    match kind {
+        LegKind::Sofia | LegKind::LoopbackA | LegKind::LoopbackB => 0,
+        LegKind::BridgeA | LegKind::BridgeB => 1,
+    }
 }
 
 /// The bridge string of the recordings' dialplan, with `vars` as `{k=v,…}`.

@@ -289,3 +289,33 @@ async fn originate_makes_the_recordings_loopback_pair() {
     assert_eq!(raw.api(&format!("uuid_kill {a}")).await, "+OK\n");
     assert!(sw.wait_idle(WAIT).await);
 }
+
+#[tokio::test]
+async fn at_answer_the_channel_table_may_list_only_the_loopback_pair() {
+    // fs_run_out.wire: `show channels` at answer listed the loopback pair
+    // but not the bridged legs created a few ms before.
+    let sw = integration::FakeSwitch::start(integration::SwitchConfig {
+        speed: 1.0,
+        channel_table_lag: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut raw = Raw::authed(sw.addr()).await;
+    let uuid = sw.place_call(recorded_call().ring(0.0)).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    raw.api(&format!("uuid_transfer {uuid} 0723045326 XML prepaid"))
+        .await;
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    let rows = raw.api("show channels as json").await;
+    assert!(rows.starts_with("{\"row_count\":2,"), "{rows}");
+    assert!(rows.contains("loopback/0723045326-a") && !rows.contains("loopback/9999-a"));
+    assert_eq!(
+        raw.api(&format!("uuid_exists {}", sw.legs(&uuid)[2].uuid))
+            .await,
+        "true"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let rows = raw.api("show channels as json").await;
+    assert!(rows.starts_with("{\"row_count\":4,"), "{rows}");
+}

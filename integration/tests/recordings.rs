@@ -444,3 +444,98 @@ fn the_recordings_show_the_real_replies() {
     assert_eq!(epoch.len(), 10);
     assert!(epoch.bytes().all(|b| b.is_ascii_digit()));
 }
+
+/// `tollgate_default_config_bridge.wire`: tollgate killed the bridged legs
+/// of an answered call (`uuid_kill <9999-a|9999-b> CALL_REJECTED`, on two
+/// connections) and the caller's call died with them. The simulator, given
+/// the same kills, ends the same legs with the same causes.
+#[tokio::test]
+async fn tollgate_killing_a_bridged_leg_ends_the_call_as_recorded() {
+    let rec = Recording::read(&data_dir().join("tollgate_default_config_bridge.wire")).unwrap();
+    let conns: std::collections::BTreeSet<u32> = rec.frames.iter().map(|f| f.conn).collect();
+    let events: Vec<WireEvent> = conns.iter().flat_map(|c| rec.events(*c)).collect();
+    // Channel names come from any event of the leg (tollgate subscribed to few).
+    let rec_roles: HashMap<String, &'static str> = events
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.header("Unique-ID")?.to_owned(),
+                role_of(e.header("Channel-Name")?),
+            ))
+        })
+        .collect();
+    let mut kills: Vec<_> = rec
+        .commands
+        .iter()
+        .filter(|c| c.text.starts_with("api uuid_kill "))
+        .collect();
+    kills.sort_by_key(|c| c.at);
+    let kills: Vec<(&str, String)> = kills
+        .iter()
+        .map(|c| {
+            let words: Vec<&str> = c.text.split(' ').collect();
+            (rec_roles[words[2]], words[3].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        kills,
+        [
+            ("bridge_a", "CALL_REJECTED".to_owned()),
+            ("bridge_b", "CALL_REJECTED".to_owned())
+        ]
+    );
+    let mut want: Vec<(&str, String)> = events
+        .iter()
+        .filter(|e| e.name() == "CHANNEL_HANGUP_COMPLETE")
+        .map(|e| {
+            (
+                rec_roles[e.header("Unique-ID").unwrap()],
+                e.header("Hangup-Cause").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    want.sort();
+
+    let sw = switch(100.0).await;
+    let mut raw = Raw::authed(sw.addr()).await;
+    let uuid = sw
+        .place_call(
+            integration::CallSpec::new("1001", "0723045326")
+                .context("prepaid")
+                .partner_var("cgr_reqtype", "*none")
+                .var("cgr_reqtype", "*prepaid")
+                .bridge(&[("cgr_bleg", "1")])
+                .ring(0.0)
+                .talk_forever(),
+        )
+        .unwrap();
+    raw.api(&format!("uuid_transfer {uuid} 0723045326 XML prepaid"))
+        .await;
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    let legs = sw.legs(&uuid);
+    for (i, (role, cause)) in kills.iter().enumerate() {
+        let target = legs
+            .iter()
+            .find(|r| role_of(&r.channel_name) == *role)
+            .unwrap();
+        // The first kill takes every leg: the second finds none (tollgate's
+        // second kill crossed the first on the wire).
+        let want = if i == 0 {
+            "+OK\n"
+        } else {
+            "-ERR No such channel!\n"
+        };
+        assert_eq!(
+            raw.api(&format!("uuid_kill {} {cause}", target.uuid)).await,
+            want
+        );
+    }
+    assert!(sw.wait_idle(WAIT).await);
+    let mut got: Vec<(&str, String)> = sw
+        .legs(&uuid)
+        .iter()
+        .map(|r| (role_of(&r.channel_name), r.hangup_cause.clone().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+}
