@@ -851,11 +851,12 @@ impl Core {
             return;
         }
         let peers = self.peers(ch);
-        let bridge_up = self
-            .channels
-            .values()
-            .any(|c| c.owner == ch.owner && c.kind == LegKind::BridgeA && c.answered.is_some())
-            || (ch.kind == LegKind::BridgeA && ch.answered.is_some());
+        let bridge_up = (ch.kind == LegKind::BridgeA && ch.answered.is_some())
+            || peers.iter().any(|u| {
+                self.channels
+                    .get(u)
+                    .is_some_and(|c| c.kind == LegKind::BridgeA && c.answered.is_some())
+            });
         let origin_side = side(ch.kind);
         self.hangup_leg(ch, cause, by, at, None);
         let origin = ch.uuid.clone();

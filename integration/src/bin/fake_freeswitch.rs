@@ -43,6 +43,10 @@ struct Args {
     /// HEARTBEAT interval, simulated seconds (0: none).
     #[arg(long, default_value_t = 20.0)]
     heartbeat: f64,
+    /// How long after its CHANNEL_CREATE a channel shows in `show channels`,
+    /// simulated milliseconds (FreeSWITCH 1.10.12: about 20).
+    #[arg(long, default_value_t = 20.0)]
+    channel_table_lag: f64,
     /// Load: number of calls to start.
     #[arg(long)]
     load_calls: Option<u64>,
@@ -127,12 +131,19 @@ async fn run(args: Args) -> Result<(), String> {
     if !(args.heartbeat.is_finite() && args.heartbeat >= 0.0) {
         return Err(format!("bad --heartbeat {}", args.heartbeat));
     }
+    if !(args.channel_table_lag.is_finite() && args.channel_table_lag >= 0.0) {
+        return Err(format!(
+            "bad --channel-table-lag {}",
+            args.channel_table_lag
+        ));
+    }
     let config = SwitchConfig {
         listen: args.listen,
         password: args.password.clone(),
         speed: args.speed,
         hostname: args.hostname.clone(),
         heartbeat: Duration::from_secs_f64(args.heartbeat),
+        channel_table_lag: Duration::from_secs_f64(args.channel_table_lag / 1000.0),
         scenario,
         ..Default::default()
     };
