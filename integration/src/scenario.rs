@@ -486,6 +486,25 @@ mod tests {
     }
 
     #[test]
+    fn loopback_and_bridge_in_json() {
+        let s = Scenario::from_json(
+            r#"{"calls":[{"caller":"1001","destination":"0723045326","context":"prepaid","loopback":true,
+                "partner_variables":{"cgr_reqtype":"*none"},"bridge":{"cgr_bleg":1,"cgr_reqtype":"*none"}}]}"#,
+        )
+        .unwrap();
+        let c = &s.calls[0];
+        assert_eq!(
+            c,
+            &CallSpec::new("1001", "0723045326")
+                .context("prepaid")
+                .partner_var("cgr_reqtype", "*none")
+                .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
+        );
+        let plain = Scenario::from_json(r#"{"calls":[{}]}"#).unwrap();
+        assert!(!plain.calls[0].loopback && plain.calls[0].bridge.is_none());
+    }
+
+    #[test]
     fn load_template() {
         let load = LoadSpec {
             calls: 3,
