@@ -453,14 +453,14 @@ impl Channel {
         let dir = self.direction();
         put(ev, "Call-Direction", dir);
         put(ev, "Presence-Call-Direction", dir);
+        // Recorded: the outbound legs have not hit a dialplan, until the
+        // loopback partner runs the originate's application.
+        let hit =
+            !self.kind.outbound() || (self.kind == LegKind::LoopbackA && self.last_app.is_some());
         put(
             ev,
             "Channel-HIT-Dialplan",
-            if self.kind.outbound() {
-                "false"
-            } else {
-                "true"
-            },
+            if hit { "true" } else { "false" },
         );
         if let Some(p) = self.vars.get("presence_id") {
             put(ev, "Channel-Presence-ID", p);

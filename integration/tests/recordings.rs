@@ -43,6 +43,7 @@ const HEADERS: &[&str] = &[
     "Unique-ID",
     "Channel-Name",
     "Call-Direction",
+    "Channel-HIT-Dialplan",
     "Other-Leg-Unique-ID",
     "Other-Type",
     "Channel-Call-UUID",
