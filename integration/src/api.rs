@@ -263,7 +263,7 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
         ),
         "hostname" => core.id.hostname.clone(),
         "uuid_exists" => {
-            if arg.is_some_and(|u| core.exists(u)) {
+            if arg.is_some_and(|u| core.exists(u) || core.tearing_down(u, None)) {
                 "true".into()
             } else {
                 "false".into()
@@ -292,7 +292,9 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
                     format!("uuid_kill {}", cause2str(cause)),
                 ),
             };
-            if core.kill(uuid, cause, by, what) {
+            if core.kill(uuid, cause, by, what.clone())
+                || core.tearing_down(uuid, Some(format!("{what} (already hanging up)")))
+            {
                 "+OK\n".into()
             } else {
                 "-ERR No such channel!\n".into()

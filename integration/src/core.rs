@@ -108,6 +108,11 @@ pub(crate) struct Core {
     pub max_sessions: u32,
     /// `show channels` lists a channel this long after its creation.
     pub table_lag: SimTime,
+    /// How long a leg another leg's hangup took along still answers
+    /// `uuid_kill` and `uuid_exists` as if there.
+    pub teardown_lag: SimTime,
+    /// Such legs, until when.
+    tearing_down: HashMap<String, SimTime>,
     /// While a scheduler task runs: its due time, which stamps what it does.
     frozen: Option<SimTime>,
     /// While a scheduler task runs: its id.
@@ -135,6 +140,8 @@ impl Core {
             peak: 0,
             max_sessions: 1000,
             table_lag: 0,
+            teardown_lag: 0,
+            tearing_down: HashMap::new(),
             frozen: None,
             running_task: None,
             api_notify: Arc::new(tokio::sync::Notify::new()),
@@ -860,6 +867,12 @@ impl Core {
         let origin_side = side(ch.kind);
         self.hangup_leg(ch, cause, by, at, None);
         let origin = ch.uuid.clone();
+        if self.teardown_lag > 0 {
+            self.tearing_down.retain(|_, until| *until > at);
+            for u in &peers {
+                self.tearing_down.insert(u.clone(), at + self.teardown_lag);
+            }
+        }
         let q850 = |c: u16| if c <= 127 { c } else { cause::NORMAL_CLEARING };
         let bridge_end = if origin_side == 0 && !bridge_up {
             cause::ORIGINATOR_CANCEL
@@ -1194,6 +1207,20 @@ impl Core {
 
     pub(crate) fn exists(&self, uuid: &str) -> bool {
         self.channels.contains_key(uuid)
+    }
+
+    /// A leg another leg's hangup took along less than `teardown_lag` ago:
+    /// on the switch it is still hanging up (noted in its log as `what`).
+    pub(crate) fn tearing_down(&mut self, uuid: &str, what: Option<String>) -> bool {
+        let now = self.now();
+        let yes = self
+            .tearing_down
+            .get(uuid)
+            .is_some_and(|until| *until > now);
+        if let (true, Some(what)) = (yes, what) {
+            self.log(uuid, now, what);
+        }
+        yes
     }
 
     /// `uuid_kill`, `hupall`, a programmatic caller hangup.

@@ -43,6 +43,14 @@ pub struct SwitchConfig {
     /// missing, one 24 ms old is listed; default 20 ms. `uuid_exists` and
     /// `uuid_getvar` look at the live session and are not lagged.
     pub channel_table_lag: Duration,
+    /// How long (simulated) a leg that another leg's hangup takes along
+    /// still answers `uuid_kill` (`+OK`, nothing more happens) and
+    /// `uuid_exists` (`true`): the simulator ends the whole call at once,
+    /// the switch takes a while. Recorded
+    /// (`tollgate_default_config_bridge.wire`): a `uuid_kill` of `9999-b`
+    /// 0.2 ms after one of `9999-a` answered `+OK`, the legs reported
+    /// their end some 20 ms later; default 20 ms.
+    pub teardown_lag: Duration,
 }
 
 impl Default for SwitchConfig {
@@ -57,6 +65,7 @@ impl Default for SwitchConfig {
             start_time: None,
             scenario: Scenario::default(),
             channel_table_lag: Duration::from_millis(20),
+            teardown_lag: Duration::from_millis(20),
         }
     }
 }
@@ -259,6 +268,7 @@ impl FakeSwitch {
         };
         let mut core = Core::new(id, clock.clone());
         core.table_lag = secs_to_us(config.channel_table_lag.as_secs_f64());
+        core.teardown_lag = secs_to_us(config.teardown_lag.as_secs_f64());
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             clock,
