@@ -200,6 +200,40 @@ impl Client {
         expect_ok(&self.api_text(&cmd).await?)
     }
 
+    /// `sched_api <epoch> <group> uuid_kill <uuid> [<cause>]`: hang the call
+    /// up at a Unix time of the switch's clock, as a task in a group of the
+    /// caller's choosing. Unlike `sched_hangup` (whose tasks all share the
+    /// group named by the uuid), a new limit can then be armed before the
+    /// old one is deleted, so the call is never without a limit. Returns
+    /// the task id (`+OK Added: N`).
+    pub async fn sched_kill_at(
+        &self,
+        epoch: i64,
+        group: &str,
+        uuid: &str,
+        cause: &str,
+    ) -> Result<u32, ApiError> {
+        let cmd = format!(
+            "sched_api {epoch} {} uuid_kill {} {}",
+            word_arg("group", group)?,
+            uuid_arg(uuid)?,
+            word_arg("cause", cause)?
+        );
+        let text = self.api_text(&cmd).await?;
+        let t = check_reply(&text)?;
+        t.strip_prefix("+OK Added:")
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| ApiError::Unexpected(t.to_owned()))
+    }
+
+    /// `strepoch`: the switch's clock, in Unix seconds. (FreeSWITCH's
+    /// `strftime` has no `%s`: it answers `-ERR no reply`.)
+    pub async fn strepoch(&self) -> Result<i64, ApiError> {
+        let text = self.api_text("strepoch").await?;
+        let t = check_reply(&text)?;
+        t.parse().map_err(|_| ApiError::Unexpected(t.to_owned()))
+    }
+
     /// `sched_del <task id or group>`: a channel's scheduled hangups are in
     /// the group named by its uuid. Returns how many tasks were deleted.
     pub async fn sched_del(&self, id_or_group: &str) -> Result<u32, ApiError> {
@@ -291,6 +325,23 @@ impl Client {
             leg.as_str()
         );
         expect_ok(&self.api_text(&cmd).await?)
+    }
+
+    /// `uuid_dump <uuid> json`: the live channel's data (its headers and
+    /// `variable_*`s, as an event would carry them), or
+    /// [`ApiError::NoSuchChannel`]. Timing variables such as `answer_uepoch`
+    /// exist only once a channel hangs up; `Caller-Channel-Answered-Time`
+    /// is here while it is up.
+    pub async fn uuid_dump(&self, uuid: &str) -> Result<crate::Event, ApiError> {
+        let text = self
+            .api_text(&format!("uuid_dump {} json", uuid_arg(uuid)?))
+            .await?;
+        let t = text.trim();
+        if t.starts_with("-ERR") && t.to_ascii_lowercase().contains("cannot locate session") {
+            return Err(ApiError::NoSuchChannel);
+        }
+        let t = check_reply(t)?;
+        crate::Event::parse_json(t.as_bytes()).map_err(|e| ApiError::Unexpected(e.to_string()))
     }
 
     /// `uuid_exists <uuid>`.

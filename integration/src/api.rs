@@ -387,6 +387,28 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
             }
             out
         }
+        // `uuid_dump <uuid> [json]`: the channel's data, plain or JSON.
+        "uuid_dump" => {
+            let argv = separate(a, 3);
+            if argv.is_empty() || argv[0].is_empty() {
+                return Some("-USAGE: <uuid> [format]\n".into());
+            }
+            match core.dump(argv[0]) {
+                None => "-ERR Cannot locate session!\n".into(),
+                Some(ev) => {
+                    let mut out = bytes::BytesMut::new();
+                    let encoded = if argv.get(1) == Some(&"json") {
+                        ev.encode_json(&mut out)
+                    } else {
+                        ev.encode_plain(&mut out)
+                    };
+                    match encoded {
+                        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+                        Err(e) => format!("-ERR {e}\n"),
+                    }
+                }
+            }
+        }
         "uuid_getvar" => {
             let argv = separate(a, 4);
             if argv.len() < 2 || argv[0].is_empty() {

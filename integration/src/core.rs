@@ -1386,6 +1386,17 @@ impl Core {
         ok
     }
 
+    /// `uuid_dump <uuid>`: a CHANNEL_DATA event of the live channel (its
+    /// headers, caller profile and variables), as mod_commands builds it.
+    pub(crate) fn dump(&mut self, uuid: &str) -> Option<Event> {
+        let at = self.now();
+        let mut ev = self.base_event("CHANNEL_DATA", at, crate::events::SITE_DUMP);
+        let ch = self.channels.get(uuid)?;
+        ch.basic_data(&mut ev);
+        ch.variables(&mut ev);
+        Some(ev)
+    }
+
     pub(crate) fn getvar(&self, uuid: &str, name: &str) -> Option<Option<String>> {
         self.channels
             .get(uuid)

@@ -126,6 +126,8 @@ pub(crate) fn name_event(word: &str) -> Option<&'static str> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Site(pub &'static str, pub &'static str, pub u32);
 
+/// Where mod_commands' `uuid_dump` creates its event.
+pub(crate) const SITE_DUMP: Site = Site("mod_commands.c", "uuid_dump_function", 5917);
 pub(crate) const SITE_CREATE: Site = Site(
     "switch_core_state_machine.c",
     "switch_core_session_run",
