@@ -89,6 +89,7 @@ async fn debit_is_idempotent_by_origin() {
     let origin = Origin {
         cgr_id: "call-1".into(),
         run_id: String::new(),
+        step: None,
     };
     let first = e.debit(&cd, &origin, false).await.unwrap();
     assert_eq!(first.cost, dec!(0.2));
@@ -353,6 +354,7 @@ async fn an_interval_debit_says_what_the_credit_left_covers_next() {
     let origin = Origin {
         cgr_id: "call-1".into(),
         run_id: "*default".into(),
+        step: None,
     };
     // Peak landline for 1001 (10 money): the first minute costs the connect
     // fee and 0.10; what follows is 0.06/min per second, with no second

@@ -2,23 +2,32 @@
 
 use super::json::{account_summary, decimal};
 use super::{account_key, Engine};
-use crate::account::{ops, AccountError, Charge, MaxSessionMethod};
+use crate::account::{ops, AccountError, AccountKey, Charge, MaxSessionMethod};
 use crate::descriptor::CallDescriptor;
 use chrono::TimeDelta;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-/// Who a debit belongs to, for idempotency: CGRateS `CgrID` (or `OriginID`) and `RunID`.
+/// Who a debit belongs to, for idempotency: CGRateS `CgrID` (or
+/// `OriginID` with its `OriginHost`) and `RunID`, and for a session's
+/// debits the step of the call they pay for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
     pub cgr_id: String,
     pub run_id: String,
+    /// A session's step: its interval debits are numbered from 0 (the
+    /// authorization's reservation), and its settlement is one step of its
+    /// own kind. The same step of the same call is the same request,
+    /// whatever else changed after a restart (a later elapsed time, an
+    /// estimated usage). `None` (API requests): the call's loop and
+    /// duration index name the request, as in CGRateS.
+    pub step: Option<u32>,
 }
 
 impl Origin {
-    /// The op id of one request: the same origin, run, loop and duration
-    /// index is the same request retried.
-    fn op(&self, kind: &str, cd: &CallDescriptor) -> Option<String> {
+    /// The op id of one request, scoped by the account it changes: the
+    /// same origin, run and step is the same request retried.
+    fn op(&self, kind: &str, key: &AccountKey, cd: &CallDescriptor) -> Option<String> {
         if self.cgr_id.is_empty() {
             return None;
         }
@@ -27,12 +36,15 @@ impl Origin {
         } else {
             &self.run_id
         };
-        Some(format!(
-            "{kind}:{}:{run}:{}:{}",
-            self.cgr_id,
-            cd.loop_index,
-            cd.duration_index.num_nanoseconds().unwrap_or(0)
-        ))
+        let step = match self.step {
+            Some(step) => step.to_string(),
+            None => format!(
+                "{}:{}",
+                cd.loop_index,
+                cd.duration_index.num_nanoseconds().unwrap_or(0)
+            ),
+        };
+        Some(format!("{kind}:{key}:{}:{run}:{step}", self.cgr_id))
     }
 }
 
@@ -149,7 +161,7 @@ impl Engine {
             let mut acc = self.store.get(&key).await?;
             apply(&mut acc)?
         } else {
-            let op = origin.op(kind, cd);
+            let op = origin.op(kind, &key, cd);
             self.store.update(&key, op.as_deref(), &mut apply).await?
         };
         DebitReply::from_json(json)
@@ -214,7 +226,7 @@ impl Engine {
         origin: &Origin,
     ) -> Result<Value, AccountError> {
         let key = account_key(cd)?;
-        let op = origin.op("refund", cd);
+        let op = origin.op("refund", &key, cd);
         self.store
             .update(&key, op.as_deref(), &mut |acc| {
                 let acc = acc.as_mut().ok_or(AccountError::AccountNotFound)?;
@@ -284,7 +296,7 @@ impl Engine {
     ) -> Result<DebitReply, AccountError> {
         let plan = self.plan();
         let key = account_key(cd)?;
-        let op = origin.op("settle", cd);
+        let op = origin.op("settle", &key, cd);
         let json = self
             .store
             .update(&key, op.as_deref(), &mut |acc| {

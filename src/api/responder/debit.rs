@@ -54,14 +54,20 @@ pub fn request(
     obj: &Obj<'_>,
 ) -> Result<(DescriptorRequest, Origin), ApiError> {
     let req = decode_descriptor(obj, &state.defaults, Utc::now)?;
+    // An `OriginID` is unique on its switch only: scoped by `OriginHost`,
+    // as CGRateS derives `CGRID` from both.
     let cgr_id = if req.cgr_id.is_empty() {
-        obj.str("OriginID")?.unwrap_or_default()
+        match obj.str("OriginID")?.filter(|id| !id.is_empty()) {
+            Some(id) => format!("{id}@{}", obj.str("OriginHost")?.unwrap_or_default()),
+            None => String::new(),
+        }
     } else {
         req.cgr_id.clone()
     };
     let origin = Origin {
         cgr_id,
         run_id: req.run_id.clone(),
+        step: None,
     };
     Ok((req, origin))
 }
