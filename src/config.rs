@@ -15,7 +15,7 @@
 //!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000"},
 //!   "tariffplan": "conf/tariffplans/sample",
 //!   "store":    {"type": "embedded", "path": "data"},
-//!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "max_session_time": "step_down"},
+//!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "limit_grace": "10s", "max_session_time": "step_down"},
 //!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
 //! }
 //! ```
@@ -221,6 +221,10 @@ pub struct Sessions {
     pub max_call_duration: TimeDelta,
     #[serde(deserialize_with = "non_negative_duration")]
     pub min_call_duration: TimeDelta,
+    /// How far past the paid time the switch may let a call run if
+    /// tollgate stops answering (the limit it holds is paid time + this).
+    #[serde(deserialize_with = "non_negative_duration")]
+    pub limit_grace: TimeDelta,
     pub max_session_time: MaxSessionTime,
     /// Announce a low balance once when the money left drops below a threshold.
     pub low_balance_warning: Option<LowBalanceWarning>,
@@ -266,6 +270,7 @@ impl Default for Sessions {
             debit_interval: TimeDelta::seconds(10),
             max_call_duration: TimeDelta::hours(3),
             min_call_duration: TimeDelta::zero(),
+            limit_grace: TimeDelta::seconds(10),
             max_session_time: MaxSessionTime::StepDown,
             low_balance_warning: None,
             on_rater_error: OnRaterError::Hangup,

@@ -73,6 +73,7 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
         debit_interval: std(s.debit_interval),
         max_call_duration: std(s.max_call_duration),
         min_call_duration: std(s.min_call_duration),
+        limit_grace: std(s.limit_grace),
         max_session_method: max_session_method(config),
         default_tenant: config.general.default_tenant.clone(),
         default_category: config.general.default_category.clone(),

@@ -4,6 +4,7 @@
 
 use crate::callinfo::{micros, CallInfo, Refusal, RequestType};
 use crate::config::RaterErrorPolicy;
+use crate::limit::{self, Grant};
 use crate::mailbox::Mailbox;
 use crate::record::{Cdr, Phase, SessionRecord};
 use crate::shared::Shared;
@@ -31,6 +32,12 @@ pub enum CallMsg {
     /// The switch no longer has the call (found on resync), and the
     /// switch's clock then.
     Gone(Box<Option<DateTime<Utc>>>),
+    /// The switch's event connection was lost at this moment: until
+    /// [`CallMsg::Heard`], a hangup may go unheard, and a limit the switch
+    /// takes may be for a call already gone.
+    Unheard(Box<Instant>),
+    /// Resynced: the call is up and heard again.
+    Heard,
     /// Shutting down: persist and leave the call alone.
     Stop,
 }
@@ -46,8 +53,25 @@ pub(crate) struct CallActor {
     rec: Option<SessionRecord>,
     answered_at: Option<Instant>,
     next_debit: Option<Instant>,
-    /// The hangup epoch last armed on the switch by this task.
-    armed_epoch: Option<i64>,
+    /// The limit this task knows armed on the switch: its epoch, the step
+    /// whose group holds it, and its task id (none for step 0: the `sched_hangup` that
+    /// `execute_on_answer` armed, in the group named by the uuid).
+    armed: Option<(i64, u32, Option<u32>)>,
+    /// When to try again to arm a limit the switch did not take (its
+    /// connection was down): the earlier limit holds meanwhile.
+    arm_retry: Option<(Instant, Duration)>,
+    /// The limit armed before the last one, and when the last one was
+    /// confirmed: a limit confirmed after the event connection was lost
+    /// may have been taken for a call already gone.
+    limit_prev_ns: i64,
+    limit_confirmed: Option<Instant>,
+    /// While the switch is unheard: the last limit it is known to have
+    /// held for this call while it was heard (what a call found gone is
+    /// settled up to).
+    heard_limit: Option<Duration>,
+    /// The switch took this task's answer to the park (its variables and
+    /// the transfer back to the dialplan).
+    parked_done: bool,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -56,6 +80,22 @@ fn nanos(d: Duration) -> i64 {
 
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::nanoseconds(nanos(d))
+}
+
+/// The `sched_api` group of the limit armed after step `step`; step 0 is
+/// the `sched_hangup` of `execute_on_answer`, whose group is the uuid.
+fn limit_group(uuid: &str, step: u32) -> String {
+    if step == 0 {
+        uuid.to_string()
+    } else {
+        format!("{uuid}-limit-{step}")
+    }
+}
+
+/// A channel variable, unless empty or unset.
+fn non_empty_var<'e>(e: &'e Event, name: &str) -> Option<&'e str> {
+    e.variable(name)
+        .filter(|v| !v.is_empty() && *v != "_undef_")
 }
 
 /// The switch's time of an event.
@@ -129,7 +169,12 @@ impl CallActor {
             rec,
             answered_at: None,
             next_debit: None,
-            armed_epoch: None,
+            armed: None,
+            arm_retry: None,
+            limit_prev_ns: 0,
+            limit_confirmed: None,
+            heard_limit: None,
+            parked_done: false,
         });
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
@@ -162,12 +207,22 @@ impl CallActor {
         };
         loop {
             let tick = self.next_debit;
+            let retry = self.arm_retry;
             let next = tokio::select! {
+                // Messages first: a call found gone is settled before a
+                // timer of the call does anything more.
+                biased;
                 // Boxed: a waiting call's task then holds only a pointer to the
                 // (large) handler state, keeping memory per call small.
                 msg = mailbox.recv() => Box::pin(self.handle(msg)).await,
                 _ = async { tokio::time::sleep_until(tick.unwrap_or_else(Instant::now)).await }, if tick.is_some() => {
                     Box::pin(self.debit_tick()).await;
+                    Next::Continue
+                }
+                _ = async { tokio::time::sleep_until(retry.map_or_else(Instant::now, |r| r.0)).await }, if retry.is_some() => {
+                    if let Some((_, limit)) = self.arm_retry.take() {
+                        Box::pin(self.arm(limit)).await;
+                    }
                     Next::Continue
                 }
             };
@@ -179,10 +234,26 @@ impl CallActor {
 
     async fn handle(&mut self, msg: CallMsg) -> Next {
         match msg {
+            // A park found again on resync: only if this task's own
+            // authorization did not reach the switch.
+            CallMsg::Park(_) if self.parked_done => Next::Continue,
             CallMsg::Park(p) => self.on_park(&p.0, p.1).await,
             CallMsg::Answer(e) => self.on_answer(&e).await,
             CallMsg::HangupComplete(e) => self.on_hangup(&e).await,
             CallMsg::Gone(switch_now) => self.on_gone(*switch_now).await,
+            CallMsg::Unheard(lost_at) => {
+                if self.heard_limit.is_none() {
+                    let limit = self.rec.as_ref().map(|r| r.limit()).unwrap_or_default();
+                    let prev = Duration::from_nanos(self.limit_prev_ns.max(0) as u64);
+                    let confirmed_later = self.limit_confirmed.is_some_and(|c| c > *lost_at);
+                    self.heard_limit = Some(if confirmed_later { prev } else { limit });
+                }
+                Next::Continue
+            }
+            CallMsg::Heard => {
+                self.heard_limit = None;
+                Next::Continue
+            }
             CallMsg::Stop => Next::Done,
         }
     }
@@ -205,16 +276,16 @@ impl CallActor {
         cd
     }
 
-    /// A session just authorized for `max_usage` seconds.
-    fn new_record(&self, info: CallInfo, max_usage: u64) -> SessionRecord {
+    /// A session about to be authorized.
+    fn new_record(&self, info: CallInfo) -> SessionRecord {
         SessionRecord {
             info,
             origin_host: self.alias.clone(),
             phase: Phase::Authorized,
-            max_usage,
+            max_usage: 0,
             answer_time: None,
             debited_ns: 0,
-            limit_ns: nanos(Duration::from_secs(max_usage)),
+            limit_ns: 0,
             loop_index: 0,
             charges: vec![],
             cost_debited: Decimal::ZERO,
@@ -222,10 +293,14 @@ impl CallActor {
         }
     }
 
-    fn origin(&self) -> Origin {
+    /// The idempotency origin of one step of this call: its interval
+    /// debits are steps 0, 1, … (`loop_index`), its settlement a step of
+    /// its own kind. Scoped by the switch: a uuid is unique on its switch.
+    fn origin(&self, step: u32) -> Origin {
         Origin {
-            cgr_id: self.uuid.to_string(),
+            cgr_id: format!("{}/{}", self.alias, self.uuid),
             run_id: "*default".into(),
+            step: Some(step),
         }
     }
 
@@ -248,7 +323,8 @@ impl CallActor {
     /// Refuses the call. With `reject_in_dialplan`, a parked call with a
     /// known destination goes back to the dialplan (which reads
     /// `cgr_notify`); any other call is killed: a call already answered, or
-    /// one that cannot be sent back, must not go on unbilled.
+    /// one that cannot be sent back, must not go on unbilled. Whatever was
+    /// reserved for it is given back.
     async fn refuse(&mut self, reason: &str, at: At) -> Next {
         info!(reason, "call refused");
         self.shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
@@ -269,17 +345,42 @@ impl CallActor {
             let r = self.cmd.uuid_kill(&self.uuid, Some("CALL_REJECTED")).await;
             self.check("uuid_kill", r);
         }
-        self.rec = None;
+        if let Some(rec) = self.rec.take() {
+            if !rec.charges.is_empty() {
+                self.release(&rec).await;
+            }
+        }
         self.persist().await;
         Next::Done
     }
 
-    async fn transfer_back(&self) {
+    /// Gives back what a refused call's reservation took (a settlement of
+    /// no usage, keyed like any settlement of the call).
+    async fn release(&self, rec: &SessionRecord) {
+        let cd = self.descriptor(&rec.info, Utc::now(), Duration::ZERO);
+        if let Err(e) = self
+            .shared
+            .engine
+            .settle(
+                &cd,
+                &rec.charges,
+                &self.origin(0),
+                Shortfall::TakeWhatCovers,
+            )
+            .await
+        {
+            warn!(error = %e, "could not give back the reservation");
+        }
+    }
+
+    /// Sends the parked call back to the dialplan; whether the switch took
+    /// the command (or the call is gone anyway).
+    async fn transfer_back(&self) -> bool {
         let Some(info) = self.rec.as_ref().map(|r| r.info.clone()) else {
-            return;
+            return true;
         };
         if info.transfer_to.is_empty() {
-            return;
+            return true;
         }
         let r = self
             .cmd
@@ -290,11 +391,14 @@ impl CallActor {
                 info.context.as_deref(),
             )
             .await;
+        let done = matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
         self.check("uuid_transfer", r);
+        done
     }
 
-    /// How long the account may talk, or why not.
-    async fn max_usage(&self, info: &CallInfo, at: DateTime<Utc>) -> Result<u64, String> {
+    /// How long a pseudoprepaid account may talk (it pays at the end, so
+    /// nothing is reserved), or why not.
+    async fn max_usage(&self, info: &CallInfo, at: DateTime<Utc>) -> Result<Duration, String> {
         let cfg = &self.shared.cfg;
         let cd = self.descriptor(info, at, cfg.max_call_duration);
         match self
@@ -304,18 +408,112 @@ impl CallActor {
             .await
         {
             Ok(d) => {
-                let secs = d.num_seconds().max(0) as u64;
-                if secs == 0 || Duration::from_secs(secs) < cfg.min_call_duration {
+                let d = d.to_std().unwrap_or_default();
+                if d.as_secs() == 0 || d < cfg.min_call_duration {
                     Err("INSUFFICIENT_CREDIT".into())
                 } else {
-                    Ok(secs)
+                    Ok(d)
                 }
             }
             Err(AccountError::Store(e)) if cfg.on_rater_error == RaterErrorPolicy::Continue => {
                 warn!(error = %e, "rater failed; letting the call go on (on_rater_error = continue)");
-                Ok(cfg.max_call_duration.as_secs())
+                Ok(cfg.max_call_duration)
             }
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Authorizes a prepaid call as Diameter's initial request does: the
+    /// first grant (the debit interval, or the whole call if shorter) is
+    /// debited in advance, as much of it as the credit pays. The call is
+    /// authorized when that covers `min_call_duration` (or one increment).
+    /// Returns the limit to arm from the answer and how long the credit
+    /// lasts, or why the call is refused.
+    async fn reserve(&mut self, at: DateTime<Utc>) -> Result<(Duration, Duration), String> {
+        let cfg = self.shared.cfg.clone();
+        let Some(rec) = &self.rec else {
+            return Err("SERVER_ERROR".into());
+        };
+        let info = rec.info.clone();
+        if !cfg.min_call_duration.is_zero() {
+            let cd = self.descriptor(&info, at, cfg.min_call_duration);
+            match self
+                .shared
+                .engine
+                .max_session_time(&cd, Some(rater::account::MaxSessionMethod::Exact))
+                .await
+            {
+                Ok(d) if d.to_std().unwrap_or_default() >= cfg.min_call_duration => {}
+                Ok(_) => return Err("INSUFFICIENT_CREDIT".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        // The intent first: a crash after the debit finds the session and
+        // retries the same step, which the store answers from its record.
+        self.persist().await;
+        crate::crash::point("park.intent");
+        let grant = cfg.debit_interval.min(cfg.max_call_duration);
+        let mut cd = self.descriptor(&info, at, grant);
+        cd.duration_index = delta(grant);
+        let rest = delta(cfg.max_call_duration.saturating_sub(grant));
+        let reply = match self
+            .shared
+            .engine
+            .interval_debit(&cd, &self.origin(0), rest)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(AccountError::Store(e)) if cfg.on_rater_error == RaterErrorPolicy::Continue => {
+                warn!(error = %e, "rater failed; letting the call go on (on_rater_error = continue)");
+                let limit = grant
+                    .saturating_add(cfg.limit_grace)
+                    .min(cfg.max_call_duration);
+                return Ok((limit, cfg.max_call_duration));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        crate::crash::point("park.reserved");
+        let grant = self.take_debit(reply, Duration::ZERO, grant);
+        let lasts = grant.credit_lasts(cfg.max_call_duration);
+        let limit = grant.limit(cfg.limit_grace, cfg.max_call_duration);
+        if limit::whole_secs(limit) == 0 || lasts < cfg.min_call_duration {
+            return Err("INSUFFICIENT_CREDIT".into());
+        }
+        Ok((limit, lasts))
+    }
+
+    /// Adds a debit's reply to the session: what was taken, and the paid
+    /// time from `from` (asked up to `to`). Returns the grant it makes.
+    fn take_debit(&mut self, reply: DebitReply, from: Duration, to: Duration) -> Grant {
+        let covered = reply.usage.to_std().unwrap_or_default();
+        let more = reply.more.and_then(|m| m.to_std().ok()).unwrap_or_default();
+        self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
+        let Some(rec) = &mut self.rec else {
+            return Grant {
+                paid: from,
+                exhausted: true,
+                more: Duration::ZERO,
+            };
+        };
+        // One entry per balance, whatever the number of intervals: a
+        // three-hour call keeps a few charges, not a thousand.
+        for c in reply.charges {
+            match rec
+                .charges
+                .iter_mut()
+                .find(|x| x.balance_uuid == c.balance_uuid && x.balance_type == c.balance_type)
+            {
+                Some(x) => x.amount += c.amount,
+                None => rec.charges.push(c),
+            }
+        }
+        rec.cost_debited += reply.cost;
+        rec.loop_index += 1;
+        rec.debited_ns = nanos(from + covered);
+        Grant {
+            paid: from + covered,
+            exhausted: covered < to.saturating_sub(from),
+            more,
         }
     }
 
@@ -325,7 +523,7 @@ impl CallActor {
             Err(Refusal(reason)) => return self.refuse(&reason, At::Park).await,
         };
         debug!(?info, "parked");
-        self.rec = Some(self.new_record(info.clone(), 0));
+        self.rec = Some(self.new_record(info.clone()));
         if !info.request_type.authorizes() {
             self.transfer_back().await;
             if info.request_type == RequestType::None {
@@ -335,12 +533,29 @@ impl CallActor {
             self.persist().await;
             return Next::Continue;
         }
-        let secs = match self.max_usage(&info, event_time(e)).await {
-            Ok(secs) => secs,
+        let authorized = if info.request_type == RequestType::Prepaid {
+            self.reserve(event_time(e)).await
+        } else {
+            self.max_usage(&info, event_time(e)).await.map(|d| (d, d))
+        };
+        let (limit, lasts) = match authorized {
+            Ok(granted) => granted,
             Err(reason) => return self.refuse(&reason, At::Park).await,
         };
-        let on_answer = format!("sched_hangup +{secs} alloted_timeout");
-        let max = secs.to_string();
+        let secs = limit::whole_secs(limit);
+        let max_usage = limit::whole_secs(lasts);
+        if let Some(rec) = &mut self.rec {
+            rec.max_usage = max_usage;
+            rec.limit_ns = nanos(Duration::from_secs(secs));
+        }
+        self.persist().await;
+        crate::crash::point("park.persisted");
+        // `sched_hangup +N` runs at the answer: the switch counts N from its
+        // clock's whole second then, so the call never talks past the limit.
+        // The cause is spelled right: FreeSWITCH turns CGRateS's
+        // `alloted_timeout` (one T) into NORMAL_CLEARING.
+        let on_answer = format!("sched_hangup +{secs} ALLOTTED_TIMEOUT");
+        let max = max_usage.to_string();
         // Both commands go out at once on this call's connection, which the
         // switch runs in order: the variables are set before the transfer,
         // and the call waits one round trip instead of two.
@@ -354,11 +569,13 @@ impl CallActor {
             .metrics
             .auth_latency
             .observe(received.elapsed().as_micros() as u64);
-        let (r, ()) = tokio::join!(
+        let (r, transferred) = tokio::join!(
             self.cmd.uuid_setvar_multi(&self.uuid, &vars),
             self.transfer_back()
         );
+        self.parked_done = transferred && matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
         self.check("uuid_setvar_multi", r);
+        crate::crash::point("park.commanded");
         // And the switch has answered both.
         self.shared
             .metrics
@@ -368,46 +585,64 @@ impl CallActor {
             .metrics
             .authorized
             .fetch_add(1, Ordering::Relaxed);
-        info!(max_usage = secs, "authorized");
-        if let Some(rec) = &mut self.rec {
-            rec.max_usage = secs;
-            rec.limit_ns = nanos(Duration::from_secs(secs));
-        }
-        self.persist().await;
+        info!(max_usage, limit = secs, "authorized");
         Next::Continue
+    }
+
+    /// A channel answered that we never saw parked: billed only when it
+    /// says how (its own `cgr_reqtype`). The other legs of a call (the
+    /// bridged leg, loopback partners, originated legs) are answered
+    /// without a park and carry no request type of their own: billing or
+    /// killing them would bill a call twice or cut the caller's call.
+    async fn answered_unparked(&mut self, e: &Event, answer_time: DateTime<Utc>) -> Next {
+        if non_empty_var(e, "cgr_reqtype").is_none() {
+            debug!(
+                other_leg = e.header("Other-Leg-Unique-ID").unwrap_or(""),
+                originator = e.variable("originator").unwrap_or(""),
+                "not billed: answered without a park and no cgr_reqtype of its own"
+            );
+            return Next::Done;
+        }
+        let info = match CallInfo::from_event(e, &self.shared.cfg) {
+            Ok(info) => info,
+            Err(Refusal(reason)) => return self.refuse(&reason, At::Answer).await,
+        };
+        if info.request_type == RequestType::None {
+            return Next::Done;
+        }
+        let request_type = info.request_type;
+        self.rec = Some(self.new_record(info.clone()));
+        if let Some(rec) = &mut self.rec {
+            rec.answer_time = Some(answer_time);
+        }
+        let authorized = match request_type {
+            RequestType::Prepaid => self.reserve(answer_time).await,
+            RequestType::PseudoPrepaid => self.max_usage(&info, answer_time).await.map(|d| (d, d)),
+            _ => return Next::Continue,
+        };
+        match authorized {
+            Ok((limit, lasts)) => {
+                if let Some(rec) = &mut self.rec {
+                    rec.max_usage = limit::whole_secs(lasts);
+                }
+                self.arm(limit).await;
+                self.shared
+                    .metrics
+                    .authorized
+                    .fetch_add(1, Ordering::Relaxed);
+                Next::Continue
+            }
+            Err(reason) => self.refuse(&reason, At::Answer).await,
+        }
     }
 
     async fn on_answer(&mut self, e: &Event) -> Next {
         let answer_time =
             micros(e, "Caller-Channel-Answered-Time").unwrap_or_else(|| event_time(e));
         if self.rec.is_none() {
-            // Answered without a park: authorize now and let the switch enforce it.
-            let info = match CallInfo::from_event(e, &self.shared.cfg) {
-                Ok(info) => info,
-                Err(Refusal(reason)) => return self.refuse(&reason, At::Answer).await,
-            };
-            if info.request_type == RequestType::None {
+            if let Next::Done = self.answered_unparked(e, answer_time).await {
                 return Next::Done;
             }
-            let mut max_usage = 0;
-            if info.request_type.authorizes() {
-                match self.max_usage(&info, answer_time).await {
-                    Ok(secs) => {
-                        let r = self
-                            .cmd
-                            .sched_hangup(&self.uuid, secs, Some("ALLOTTED_TIMEOUT"))
-                            .await;
-                        self.check("sched_hangup", r);
-                        self.shared
-                            .metrics
-                            .authorized
-                            .fetch_add(1, Ordering::Relaxed);
-                        max_usage = secs;
-                    }
-                    Err(reason) => return self.refuse(&reason, At::Answer).await,
-                }
-            }
-            self.rec = Some(self.new_record(info, max_usage));
         }
         let Some(rec) = &mut self.rec else {
             return Next::Done;
@@ -417,14 +652,40 @@ impl CallActor {
         }
         rec.phase = Phase::Active;
         rec.answer_time = Some(answer_time);
-        self.answered_at = Some(Instant::now());
+        let prepaid = rec.info.request_type == RequestType::Prepaid;
+        let paid = rec.debited();
+        let limit = rec.limit();
+        // An answer found on resync happened before this event's time.
+        let late = (event_time(e) - answer_time).to_std().unwrap_or_default();
+        let now = Instant::now();
+        let answered_at = now.checked_sub(self.shared.clock.real(late)).unwrap_or(now);
+        self.answered_at = Some(answered_at);
+        if self.armed.is_none() && !limit.is_zero() {
+            // What `execute_on_answer` armed: whole seconds from the answer's.
+            self.armed = Some((answer_time.timestamp() + limit.as_secs() as i64, 0, None));
+        }
         info!("answered");
-        if rec.info.request_type == RequestType::Prepaid {
-            self.debit_tick().await;
-        } else {
-            self.persist().await;
+        self.persist().await;
+        crate::crash::point("answer.persisted");
+        if prepaid {
+            if paid.is_zero() {
+                self.debit_tick().await;
+            } else {
+                self.next_debit = Some(self.debit_due(answered_at, paid));
+            }
         }
         Next::Continue
+    }
+
+    /// When to debit the next interval: a little before the paid time runs
+    /// out, so that the limit is extended (or, when the credit is gone,
+    /// left at the paid time) before the call reaches it, even if this
+    /// task runs late.
+    fn debit_due(&self, answered_at: Instant, paid: Duration) -> Instant {
+        let lead = (self.shared.cfg.debit_interval / 5).min(Duration::from_secs(2));
+        self.shared
+            .clock
+            .after(answered_at, paid.saturating_sub(lead))
     }
 
     fn elapsed(&self) -> Duration {
@@ -454,13 +715,12 @@ impl CallActor {
         cd.duration_index = delta(to);
         // What follows this interval, for the limit the debit's reply sets.
         let rest = delta(cfg.max_call_duration.saturating_sub(to));
-        match self
-            .shared
-            .engine
-            .interval_debit(&cd, &self.origin(), rest)
-            .await
-        {
-            Ok(reply) => self.after_debit(reply, answer_time, from, to).await,
+        let origin = self.origin(rec.loop_index);
+        match self.shared.engine.interval_debit(&cd, &origin, rest).await {
+            Ok(reply) => {
+                crate::crash::point("debit.debited");
+                self.after_debit(reply, from, to).await
+            }
             Err(e) => {
                 self.shared
                     .metrics
@@ -476,50 +736,38 @@ impl CallActor {
                         .await;
                     self.check("uuid_kill", r);
                 } else {
+                    // on_rater_error = continue, the operator's choice: the
+                    // call goes on unpaid one interval at a time (settled
+                    // in full at the end), the limit extended as if paid.
+                    let limit =
+                        (elapsed + cfg.debit_interval + cfg.limit_grace).min(cfg.max_call_duration);
                     self.next_debit =
                         Some(self.shared.clock.after(Instant::now(), cfg.debit_interval));
+                    self.arm(limit).await;
                 }
             }
         }
     }
 
-    async fn after_debit(
-        &mut self,
-        reply: DebitReply,
-        answer_time: DateTime<Utc>,
-        from: Duration,
-        to: Duration,
-    ) {
-        self.shared.metrics.debits.fetch_add(1, Ordering::Relaxed);
-        let covered = reply.usage.to_std().unwrap_or_default();
-        let reply_more = reply.more;
+    async fn after_debit(&mut self, reply: DebitReply, from: Duration, to: Duration) {
         // The money left after this debit (the lean reply's `Money`).
         let money_left = rater::engine::decimal_of(&reply.json["Money"]).unwrap_or(Decimal::MAX);
+        let grant = self.take_debit(reply, from, to);
+        let cfg = &self.shared.cfg;
+        let limit = grant.limit(cfg.limit_grace, cfg.max_call_duration);
         let Some(rec) = &mut self.rec else { return };
-        // One entry per balance, whatever the number of intervals: a
-        // three-hour call keeps a few charges, not a thousand.
-        for c in reply.charges {
-            match rec
-                .charges
-                .iter_mut()
-                .find(|x| x.balance_uuid == c.balance_uuid && x.balance_type == c.balance_type)
-            {
-                Some(x) => x.amount += c.amount,
-                None => rec.charges.push(c),
-            }
-        }
-        rec.cost_debited += reply.cost;
-        rec.loop_index += 1;
-        rec.debited_ns = nanos(from + covered);
-        let paid_until = from + covered;
-        let exhausted = covered < to - from;
-        let warn_low = match &self.shared.cfg.low_balance_warning {
+        let warn_low = match &cfg.low_balance_warning {
             Some(w) if !rec.warned_low_balance && money_left < w.threshold => {
                 rec.warned_low_balance = true;
                 Some(w.file.clone())
             }
             _ => None,
         };
+        if grant.exhausted {
+            info!(paid_until = ?grant.paid, "credit exhausted; cutting the call when it runs out");
+        }
+        self.persist().await;
+        crate::crash::point("debit.persisted");
         if let Some(file) = warn_low {
             let r = self
                 .cmd
@@ -527,41 +775,73 @@ impl CallActor {
                 .await;
             self.check("uuid_broadcast", r);
         }
-        // What the credit covers from now: the paid-ahead part, plus what
-        // the credit left after the debit covers (the reply's `more`).
-        let mut limit = paid_until;
-        if !exhausted {
-            limit += reply_more.and_then(|m| m.to_std().ok()).unwrap_or_default();
+        self.arm(limit).await;
+        if !grant.exhausted {
+            if let Some(at) = self.answered_at {
+                self.next_debit = Some(self.debit_due(at, grant.paid));
+            }
         }
-        if exhausted {
-            info!(paid_until = ?paid_until, "credit exhausted; cutting the call when it runs out");
+    }
+
+    /// Arms `limit` (call time from the answer) on the switch as an
+    /// absolute epoch of its own clock, rounded down, so command latency
+    /// cannot stretch the call. The new limit is armed before the old one
+    /// is deleted (each in a group of its own step): the call always holds
+    /// one, and if tollgate dies in between, the earlier one holds. If the
+    /// switch does not take it, the old limit stays and it is tried again.
+    async fn arm(&mut self, limit: Duration) {
+        let Some(rec) = &self.rec else { return };
+        let Some(answer) = rec.answer_time else {
+            return;
+        };
+        let epoch = limit::epoch_at(answer, limit);
+        if self.armed.is_some_and(|(e, _, _)| e == epoch) {
+            return;
         }
-        if let Some(rec) = &mut self.rec {
-            rec.limit_ns = nanos(limit);
-        }
-        self.persist().await;
-        // An absolute deadline in the switch's own time: command latency
-        // cannot stretch the call (sched_hangup without `+` is an epoch).
-        // Unchanged (ample credit), the switch already holds it.
-        let deadline = answer_time + delta(limit);
-        let epoch = (deadline.timestamp_millis() + 500).div_euclid(1000);
-        if self.armed_epoch != Some(epoch) {
-            let r = self.cmd.sched_del(&self.uuid).await.map(|_| ());
-            self.check("sched_del", r);
-            let r = self
-                .cmd
-                .sched_hangup_at(&self.uuid, epoch, Some("ALLOTTED_TIMEOUT"))
-                .await;
-            self.check("sched_hangup", r);
-            self.armed_epoch = Some(epoch);
-        }
-        if !exhausted && self.answered_at.is_some() {
-            // Debit a little before the paid time runs out, so that when the
-            // credit is gone the limit is pulled back to the paid time before
-            // the call reaches it, even if this task runs late.
-            let lead = (self.shared.cfg.debit_interval / 5).min(Duration::from_secs(2));
-            let at = self.answered_at.unwrap_or_else(Instant::now);
-            self.next_debit = Some(self.shared.clock.after(at, paid_until.saturating_sub(lead)));
+        let step = rec.loop_index;
+        let group = limit_group(&self.uuid, step);
+        match self
+            .cmd
+            .sched_kill_at(epoch, &group, &self.uuid, "ALLOTTED_TIMEOUT")
+            .await
+        {
+            Ok(task) => {
+                crate::crash::point("debit.armed");
+                // Delete what this task armed before: by its task id when
+                // known (a re-arm in the same step shares its group), else
+                // by group; after a restart it does not know, so every
+                // group a crash can have left.
+                let stale: Vec<String> = match self.armed {
+                    Some((_, _, Some(id))) => vec![id.to_string()],
+                    Some((_, s, None)) => vec![limit_group(&self.uuid, s)],
+                    None => {
+                        let mut steps = vec![0, step.saturating_sub(1), step.saturating_sub(2)];
+                        steps.retain(|s| *s != step);
+                        steps.dedup();
+                        steps.iter().map(|s| limit_group(&self.uuid, *s)).collect()
+                    }
+                };
+                for what in stale {
+                    let r = self.cmd.sched_del(&what).await.map(|_| ());
+                    self.check("sched_del", r);
+                }
+                self.armed = Some((epoch, step, Some(task)));
+                self.arm_retry = None;
+                if let Some(rec) = &mut self.rec {
+                    self.limit_prev_ns = rec.limit_ns;
+                    rec.limit_ns = nanos(limit);
+                    self.limit_confirmed = Some(Instant::now());
+                }
+            }
+            Err(ApiError::NoSuchChannel) => self.arm_retry = None,
+            Err(e) => {
+                warn!(error = %e, "could not arm the limit; the earlier one holds");
+                let again = self
+                    .shared
+                    .clock
+                    .after(Instant::now(), Duration::from_secs(1));
+                self.arm_retry = Some((again, limit));
+            }
         }
     }
 
@@ -587,9 +867,18 @@ impl CallActor {
             .or_else(|| e.variable("hangup_cause"))
             .unwrap_or("")
             .to_string();
-        let usage = match self.rec.as_ref().and_then(|r| r.answer_time) {
-            Some(_) => Self::usage(e),
-            None => Duration::ZERO,
+        // The switch's facts win: a call answered while tollgate was not
+        // listening is still billed from its answer.
+        let answered = micros(e, "Caller-Channel-Answered-Time");
+        let usage = match (answered, &mut self.rec) {
+            (Some(a), Some(rec)) => {
+                if rec.answer_time.is_none() {
+                    rec.answer_time = Some(a);
+                }
+                Self::usage(e)
+            }
+            (None, Some(rec)) if rec.answer_time.is_some() => Self::usage(e),
+            _ => Duration::ZERO,
         };
         if cause == "ALLOTTED_TIMEOUT" {
             self.shared
@@ -602,14 +891,15 @@ impl CallActor {
 
     async fn on_gone(&mut self, switch_now: Option<DateTime<Utc>>) -> Next {
         // The switch lost the call while we were not listening. It ended by
-        // the limit we armed at the latest, and not after the switch's now.
+        // the limit the switch held at the latest (never more than the paid
+        // time plus the grace), and not after the switch's now.
         let usage = match &self.rec {
             Some(r) => match r.answer_time {
                 Some(answer) => {
-                    let limit = r.limit().max(r.debited());
+                    let limit = self.heard_limit.unwrap_or_else(|| r.limit());
                     let up = match switch_now {
                         Some(now) => (now - answer).to_std().unwrap_or_default(),
-                        None => self.elapsed().max(r.debited()),
+                        None => self.elapsed(),
                     };
                     limit.min(up)
                 }
@@ -620,7 +910,7 @@ impl CallActor {
         self.settle(
             usage,
             "",
-            "settled on resync: the call ended while tollgate was not listening",
+            "settled on resync: the call ended while tollgate was not listening; usage is the switch's time up to the limit it held",
         )
         .await
     }
@@ -648,21 +938,43 @@ impl CallActor {
             RequestType::Prepaid | RequestType::PseudoPrepaid => Some(
                 self.shared
                     .engine
-                    .settle(&cd, &rec.charges, &self.origin(), Shortfall::TakeWhatCovers)
+                    .settle(
+                        &cd,
+                        &rec.charges,
+                        &self.origin(0),
+                        Shortfall::TakeWhatCovers,
+                    )
                     .await,
             ),
             RequestType::Postpaid if usage.is_zero() => None,
             RequestType::Postpaid => Some(
                 self.shared
                     .engine
-                    .settle(&cd, &[], &self.origin(), Shortfall::Force)
+                    .settle(&cd, &[], &self.origin(0), Shortfall::Force)
                     .await,
             ),
             RequestType::Rated | RequestType::None => None,
         };
+        if outcome.is_some() {
+            crate::crash::point("settle.settled");
+        }
         let (cost, charges, unpaid) = match outcome {
             Some(Ok(r)) => {
                 let unpaid = r.json["Unpaid"].as_bool().unwrap_or(false);
+                if unpaid {
+                    // The record says why its cost is not its usage's price.
+                    let paid = r.usage.to_std().unwrap_or_default();
+                    let why = format!(
+                        "unpaid: the credit covered {:.3}s of the {:.3}s talked (the switch cut the call late)",
+                        paid.as_secs_f64(),
+                        usage.as_secs_f64()
+                    );
+                    extra = if extra.is_empty() {
+                        why
+                    } else {
+                        format!("{extra}; {why}")
+                    };
+                }
                 (r.cost, r.charges, unpaid)
             }
             Some(Err(e)) => {
@@ -714,6 +1026,7 @@ impl CallActor {
                     .push(cdr.order_id, self.uuid.clone()),
                 Err(e) => warn!(error = %e, "could not write the call record"),
             }
+            crate::crash::point("settle.recorded");
         }
         self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
         self.persist().await;

@@ -36,6 +36,10 @@ pub struct SessionsConfig {
     pub debit_interval: Duration,
     pub max_call_duration: Duration,
     pub min_call_duration: Duration,
+    /// How far past the paid time the switch may let a call run if tollgate
+    /// stops answering: the limit armed on the switch is never later than
+    /// the time paid in advance plus this.
+    pub limit_grace: Duration,
     pub max_session_method: MaxSessionMethod,
     pub default_tenant: String,
     pub default_category: String,
@@ -59,6 +63,7 @@ impl Default for SessionsConfig {
             debit_interval: Duration::from_secs(10),
             max_call_duration: Duration::from_secs(3 * 3600),
             min_call_duration: Duration::ZERO,
+            limit_grace: Duration::from_secs(10),
             max_session_method: MaxSessionMethod::StepDown,
             default_tenant: "cgrates.org".into(),
             default_category: "call".into(),

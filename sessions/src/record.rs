@@ -32,8 +32,9 @@ pub struct SessionRecord {
     pub answer_time: Option<DateTime<Utc>>,
     /// Call time paid for in advance, in nanoseconds.
     pub debited_ns: i64,
-    /// The limit last armed on the switch (call time from the answer, ns):
-    /// the switch ends the call there even if tollgate is gone.
+    /// The limit last armed on the switch and confirmed by it (call time
+    /// from the answer, ns): the switch ends the call there even if
+    /// tollgate is gone.
     #[serde(default)]
     pub limit_ns: i64,
     pub loop_index: u32,
@@ -169,7 +170,13 @@ impl ActiveSession {
             destination: info.destination.clone(),
             setup_time: info.setup_time,
             answer_time: rec.answer_time,
-            usage: rec.debited_ns,
+            // Paid ahead from the answer; nothing is used before it (what
+            // was reserved shows in `MaxCostSoFar`).
+            usage: if rec.answer_time.is_some() {
+                rec.debited_ns
+            } else {
+                0
+            },
             extra_fields: Default::default(),
             node_id: "",
             loop_index: rec.loop_index,

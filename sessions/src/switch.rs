@@ -55,6 +55,10 @@ pub(crate) async fn run(
                                 Some(ClientEvent::Event(e)) => dispatch(&shared, &cmd, &alias, e).await,
                                 Some(ClientEvent::Disconnected { reason }) => {
                                     warn!(%reason, "event connection lost");
+                                    let lost_at = Instant::now();
+                                    for c in shared.calls.iter().filter(|c| c.alias == alias) {
+                                        let _ = c.mailbox.send(CallMsg::Unheard(Box::new(lost_at)));
+                                    }
                                     if up {
                                         shared.metrics.switches_up.fetch_sub(1, Ordering::Relaxed);
                                         up = false;
@@ -211,12 +215,38 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &Arc<str>, e: Eve
     }
 }
 
-/// The switch's clock now (`strftime %s`), to know how long a call we
-/// resume or settle has been up; `None` if the switch does not say.
+/// The switch's clock now (`strepoch`: FreeSWITCH's `strftime` has no
+/// `%s`), to know how long a call we resume or settle has been up; `None`
+/// if the switch does not say.
 async fn switch_now(cmd: &Client) -> Option<DateTime<Utc>> {
-    let r = cmd.api("strftime %s").await.ok()?;
-    let secs = r.text().trim().parse::<i64>().ok()?;
+    let secs = cmd.strepoch().await.ok()?;
     Utc.timestamp_opt(secs, 0).single()
+}
+
+/// Whether a call missing from `show channels` is really gone: the
+/// switch's channel table lags its events (a call just answered may not be
+/// listed yet), so it is asked about the call itself. A failed question
+/// counts as alive: the call is looked at again at the next resync.
+async fn still_up(cmd: &Client, uuid: &str) -> bool {
+    match cmd.uuid_exists(uuid).await {
+        Ok(up) => up,
+        Err(e) => {
+            warn!(%uuid, error = %e, "resync: uuid_exists failed; keeping the call");
+            true
+        }
+    }
+}
+
+/// An answer event for a call whose CHANNEL_ANSWER was missed.
+fn missed_answer(uuid: &str, answered: DateTime<Utc>, now: Option<DateTime<Utc>>) -> Event {
+    let now = now.unwrap_or_else(Utc::now).max(answered);
+    Event::new("CHANNEL_ANSWER")
+        .with_header("Unique-ID", uuid)
+        .with_header(
+            "Caller-Channel-Answered-Time",
+            answered.timestamp_micros().to_string(),
+        )
+        .with_header("Event-Date-Timestamp", now.timestamp_micros().to_string())
 }
 
 /// Compares the switch's channels with our sessions: sessions whose call
@@ -242,7 +272,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
             }
         }
     };
-    let alive: HashSet<String> = rows
+    let listed: HashSet<String> = rows
         .iter()
         .filter_map(|r| r.uuid().map(str::to_string))
         .collect();
@@ -253,8 +283,11 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
         .filter(|c| c.alias == *alias)
         .map(|c| (c.key().clone(), c.mailbox.clone()))
         .collect();
-    for (uuid, mailbox) in &mine {
-        if !alive.contains(&**uuid) {
+    let mut up: Vec<(Arc<str>, Arc<Mailbox<CallMsg>>, bool)> = vec![];
+    for (uuid, mailbox) in mine {
+        if listed.contains(&*uuid) || still_up(cmd, &uuid).await {
+            up.push((uuid, mailbox, false));
+        } else {
             let _ = mailbox.send(CallMsg::Gone(Box::new(now)));
         }
     }
@@ -269,7 +302,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
         if rec.origin_host != *alias {
             continue;
         }
-        if alive.contains(&uuid) {
+        if listed.contains(&uuid) || still_up(cmd, &uuid).await {
             // How long the call has been up, by the switch's clock; without
             // it, resume from what was paid for (the loop catches up).
             let elapsed = match (now, rec.answer_time) {
@@ -277,11 +310,35 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
                 _ => rec.debited(),
             };
             info!(%uuid, ?elapsed, "resuming a session");
-            spawn_call(shared, pool, alias, &uuid, Some(rec), Some(elapsed));
+            let mailbox = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(elapsed));
+            up.push((Arc::from(uuid.as_str()), mailbox, true));
         } else {
             info!(%uuid, "settling a session whose call ended while we were away");
             let mailbox = spawn_call(shared, pool, alias, &uuid, Some(rec), Some(Duration::ZERO));
             let _ = mailbox.send(CallMsg::Gone(Box::new(now)));
+        }
+    }
+    // Sessions authorized but not known answered: the switch says whether
+    // and when it answered, or that the call still waits in the park (the
+    // controller died before the switch had its answer: authorized again,
+    // which the store answers from its record of the first attempt).
+    for (uuid, mailbox, resumed) in &up {
+        let resumed = *resumed;
+        let _ = mailbox.send(CallMsg::Heard);
+        if persisted(shared, uuid).is_none_or(|r| r.answer_time.is_some()) {
+            continue;
+        }
+        let Ok(dump) = cmd.uuid_dump(uuid).await else {
+            continue;
+        };
+        if let Some(at) = crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time") {
+            info!(%uuid, "the call was answered while we were not listening");
+            let _ = mailbox.send(CallMsg::Answer(Box::new(missed_answer(uuid, at, now))));
+        } else if parked(&dump) {
+            // A live task ignores this unless its own commands failed.
+            info!(%uuid, resumed, "the call still waits in the park; authorizing it again");
+            let park = as_event(dump, "CHANNEL_PARK", now);
+            let _ = mailbox.send(CallMsg::Park(Box::new((park, Instant::now()))));
         }
     }
     for row in &rows {
@@ -289,49 +346,90 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
         if shared.calls.contains_key(uuid) || row.callstate() != Some("ACTIVE") {
             continue;
         }
-        if let Some(event) = pickup_event(cmd, row).await {
+        if let Some(event) = pickup_event(cmd, uuid, now).await {
             info!(%uuid, "picking up a call we did not know");
             let mailbox = spawn_call(shared, pool, alias, uuid, None, None);
             let _ = mailbox.send(CallMsg::Answer(Box::new(event)));
         }
     }
+    waiting_parks(shared, pool, alias, &rows, now).await;
+    // The channel table lags the switch's events: a call parked just
+    // before the reconnection may be listed only a moment later.
+    let (shared, pool, alias) = (shared.clone(), pool.clone(), alias.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(TABLE_LAG).await;
+        if let Ok(rows) = pool.any().show_channels().await {
+            let now = switch_now(pool.any()).await;
+            waiting_parks(&shared, &pool, &alias, &rows, now).await;
+        }
+    });
 }
 
-/// An answer event rebuilt from a channel row and its variables, for a
-/// call that was answered while we were not listening.
-async fn pickup_event(cmd: &Client, row: &esl::api::ChannelRow) -> Option<Event> {
-    let uuid = row.uuid()?;
-    let mut e = Event::new("CHANNEL_ANSWER").with_header("Unique-ID", uuid);
-    if let Some(d) = row.get("dest") {
-        e = e.with_header("Caller-Destination-Number", d);
-    }
-    if let Some(n) = row.get("cid_num") {
-        e = e.with_header("Caller-Caller-ID-Number", n);
-    }
-    for var in [
-        "cgr_reqtype",
-        "cgr_tenant",
-        "cgr_account",
-        "cgr_subject",
-        "cgr_destination",
-        "cgr_category",
-        "answer_epoch",
-    ] {
-        if let Ok(r) = cmd.api(&format!("uuid_getvar {uuid} {var}")).await {
-            let v = r.text().trim().to_string();
-            if !v.is_empty() && v != "_undef_" && !v.starts_with("-ERR") {
-                if var == "answer_epoch" {
-                    if let Ok(secs) = v.parse::<i64>() {
-                        e = e.with_header(
-                            "Caller-Channel-Answered-Time",
-                            (secs * 1_000_000).to_string(),
-                        );
-                    }
-                } else {
-                    e = e.with_header(format!("variable_{var}"), v);
-                }
-            }
+/// How long after a resync the channel table is read again for parked
+/// calls it did not list yet (the recordings show a lag of 4 to 24 ms).
+const TABLE_LAG: Duration = Duration::from_secs(1);
+
+/// Whether a channel waits in the `park` application.
+fn parked(dump: &Event) -> bool {
+    dump.variable("current_application") == Some("park")
+}
+
+/// A channel's `uuid_dump` as the event a controller would have received.
+fn as_event(mut dump: Event, name: &str, now: Option<DateTime<Utc>>) -> Event {
+    let now = now.unwrap_or_else(Utc::now);
+    dump.set_header("Event-Name", name);
+    dump.set_header("Event-Date-Timestamp", now.timestamp_micros().to_string());
+    dump
+}
+
+/// Parked channels that carry `cgr_*` variables and that no session
+/// knows (they were parked while the Event Socket was down, so their
+/// CHANNEL_PARK never arrived): authorized (or refused) as if it just had.
+async fn waiting_parks(
+    shared: &Arc<Shared>,
+    pool: &Commands,
+    alias: &Arc<str>,
+    rows: &[esl::api::ChannelRow],
+    now: Option<DateTime<Utc>>,
+) {
+    let cmd = pool.any();
+    for row in rows {
+        let Some(uuid) = row.uuid() else { continue };
+        if row.get("application") != Some("park")
+            || shared.calls.contains_key(uuid)
+            || shared.journal.contains(&format!("session:{uuid}"))
+            || shared.journal.contains(&format!("cdr:{uuid}"))
+        {
+            continue;
         }
+        let Ok(dump) = cmd.uuid_dump(uuid).await else {
+            continue;
+        };
+        let has_cgr = dump
+            .headers()
+            .iter()
+            .any(|(k, _)| k.starts_with("variable_cgr_"));
+        if !parked(&dump) || !has_cgr || shared.calls.contains_key(uuid) {
+            continue;
+        }
+        info!(%uuid, "a call parked while we were not listening; authorizing it");
+        let park = as_event(dump, "CHANNEL_PARK", now);
+        let mailbox = spawn_call(shared, pool, alias, uuid, None, None);
+        let _ = mailbox.send(CallMsg::Park(Box::new((park, Instant::now()))));
     }
+}
+
+/// An answer event rebuilt from the channel's own data (`uuid_dump`), for
+/// a call that was answered while we were not listening. Only a channel
+/// with a `cgr_reqtype` of its own is billed without a park (see
+/// `CallActor::answered_unparked`); the others are left alone.
+async fn pickup_event(cmd: &Client, uuid: &str, now: Option<DateTime<Utc>>) -> Option<Event> {
+    let dump = cmd.uuid_dump(uuid).await.ok()?;
+    dump.variable("cgr_reqtype")?;
+    crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time")?;
+    let now = now.unwrap_or_else(Utc::now);
+    let mut e = dump;
+    e.set_header("Event-Name", "CHANNEL_ANSWER");
+    e.set_header("Event-Date-Timestamp", now.timestamp_micros().to_string());
     Some(e)
 }

@@ -23,8 +23,10 @@ async fn a_call_answered_without_a_park_is_limited_at_answer() {
     let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
     assert!(rec.answered);
     assert!(!rec.logged("uuid_transfer"), "{:?}", rec.log);
-    assert!(rec.logged("sched_hangup"), "{:?}", rec.log);
-    assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup), "{:?}", rec.log);
+    // Limited at answer by an absolute limit (`sched_api`), re-armed as
+    // the credit was debited.
+    assert_eq!(rec.hangup_by, Some(HangupBy::SchedApi), "{:?}", rec.log);
+    assert_eq!(rec.hangup_cause.as_deref(), Some("ALLOTTED_TIMEOUT"));
     let talked = talked(&rec);
     assert!((talked - 100.0).abs() <= 1.0, "cut after {talked} s");
     assert_eq!(cdr(&ctl, &uuid, WAIT).await.cost, dec!(1));

@@ -45,7 +45,10 @@ async fn credit_running_out_cuts_the_call_and_leaves_zero() {
     // 1.00 pays 100 s; the caller would talk for 300.
     let uuid = sw.place_call(prepaid("1001", "1002", 300.0)).unwrap();
     let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
-    assert_eq!(rec.hangup_by, Some(HangupBy::SchedHangup), "{:?}", rec.log);
+    // Cut by the limit re-armed (`sched_api`) when the last debit found
+    // the credit short.
+    assert_eq!(rec.hangup_by, Some(HangupBy::SchedApi), "{:?}", rec.log);
+    assert_eq!(rec.hangup_cause.as_deref(), Some("ALLOTTED_TIMEOUT"));
     let talked = talked(&rec);
     assert!(
         (talked - 100.0).abs() <= 1.0,

@@ -62,6 +62,12 @@ impl Server {
 
     /// Starts a server whose data lives in `dir` (kept across restarts).
     pub fn start_in(dir: &Path, overrides: Value) -> Server {
+        Server::start_with_env(dir, overrides, &[])
+    }
+
+    /// As [`Server::start_in`], with more environment variables (such as
+    /// `TOLLGATE_CRASH_AT`).
+    pub fn start_with_env(dir: &Path, overrides: Value, env: &[(&str, &str)]) -> Server {
         let config = test_config(dir, &overrides);
         let path = dir.join("tollgate.json");
         std::fs::write(&path, config.to_string()).unwrap();
@@ -69,6 +75,7 @@ impl Server {
             .args(["serve", "--config"])
             .arg(&path)
             .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -136,6 +143,14 @@ impl Server {
                 "tollgate did not stop"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process has exited (a crash point fired).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().unwrap().is_some(),
+            None => true,
         }
     }
 

@@ -158,6 +158,14 @@ pub async fn connected(ctl: &Controller, switches: i64) {
     panic!("the controller did not connect");
 }
 
+/// A grace longer than a reconnection takes at this clock speed (the
+/// Event Socket client waits 250 ms of real time, 25 simulated seconds,
+/// before its first attempt), for tests of what a cut does to the
+/// billing rather than to the limit.
+pub fn long_grace(cfg: &mut SessionsConfig) {
+    cfg.limit_grace = Duration::from_secs(300);
+}
+
 /// A simulated switch, an engine whose account 1001 holds `money`, and a
 /// controller following the switch (connected), with `tweak` applied to
 /// the controller's config.
