@@ -121,6 +121,8 @@ pub(crate) struct Core {
     pub api_notify: Arc<tokio::sync::Notify>,
     /// Counts ended calls; waiters watch it.
     pub ended: watch::Sender<u64>,
+    /// mod_json_cdr, when configured.
+    pub cdr: Option<crate::json_cdr::CdrSink>,
 }
 
 impl Core {
@@ -146,6 +148,7 @@ impl Core {
             running_task: None,
             api_notify: Arc::new(tokio::sync::Notify::new()),
             ended: watch::Sender::new(0),
+            cdr: None,
         }
     }
 
@@ -485,6 +488,7 @@ impl Core {
         ch.vars.set("current_application", "bridge");
         ch.vars.set("current_application_data", &data);
         ch.last_app = Some(("bridge".into(), data.clone()));
+        ch.apps.push(("bridge".into(), data.clone(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -591,6 +595,7 @@ impl Core {
         ch.vars.set("current_application", app);
         ch.vars.set("current_application_data", data);
         ch.last_app = Some((app.to_owned(), data.to_owned()));
+        ch.apps.push((app.to_owned(), data.to_owned(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -630,6 +635,7 @@ impl Core {
         ch.vars.set("current_application", "park");
         ch.vars.remove("current_application_data");
         ch.last_app = Some(("park".into(), String::new()));
+        ch.apps.push(("park".into(), String::new(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -1007,6 +1013,11 @@ impl Core {
             ch.vars.set("call_uuid", &own);
         }
         self.set_state(ch, CS_REPORTING, at);
+        // The reporting state runs the modules' handlers (mod_json_cdr's
+        // my_on_reporting) before it fires CHANNEL_HANGUP_COMPLETE.
+        if let Some(sink) = &self.cdr {
+            sink.report(&self.id, ch, at);
+        }
         self.chan_event(
             ch,
             "CHANNEL_HANGUP_COMPLETE",
@@ -1058,6 +1069,9 @@ impl Core {
         context: Option<&str>,
         at: SimTime,
     ) {
+        let mut old = ch.profile.clone();
+        old.transferred = at;
+        ch.earlier.push(old);
         let p = &mut ch.profile;
         let dialplan = dialplan.unwrap_or(&p.dialplan).to_owned();
         let context = context.unwrap_or(&p.context).to_owned();
@@ -1116,6 +1130,7 @@ impl Core {
             ch.vars.set("current_application_data", arg);
         }
         ch.last_app = Some((app.to_owned(), arg.to_owned()));
+        ch.apps.push((app.to_owned(), arg.to_owned(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
