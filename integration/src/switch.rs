@@ -485,7 +485,8 @@ impl FakeSwitch {
     }
 
     /// Waits (at most `timeout`, real time) until every call placed so far
-    /// (scenario and loads included) has been created and has ended.
+    /// (scenario and loads included) has been created and has ended, and
+    /// every JSON CDR has been delivered or given up.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let mut ended = self.shared.core().ended.subscribe();
         let mut loaders = self.shared.loaders.subscribe();
@@ -493,9 +494,17 @@ impl FakeSwitch {
         loop {
             {
                 let core = self.shared.core();
+                let posting = core.cdr.as_ref().is_some_and(|sink| {
+                    sink.posts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .any(|p| p.outcome == CdrOutcome::Pending)
+                });
                 if *loaders.borrow_and_update() == 0
                     && core.active_count() == 0
                     && core.pending_count() == 0
+                    && !posting
                 {
                     return true;
                 }
