@@ -32,6 +32,16 @@ use crate::scenario::{CallSpec, Vars};
 
 /// A scheduler task (`switch_scheduler_add_task`).
 #[derive(Clone, Debug)]
+/// A hung-up channel whose reporting waits for mod_json_cdr's post: the
+/// rest of its hangup, to finish when the post is done.
+struct Deferred {
+    cause: u16,
+    by: HangupBy,
+    at: SimTime,
+    origin: Option<String>,
+    task: Option<u32>,
+}
+
 pub(crate) struct SchedTask {
     /// The task's group: the channel uuid for a hangup, as
     /// `switch_ivr_schedule_hangup` sets it; `sched_api`'s own otherwise.
@@ -123,6 +133,8 @@ pub(crate) struct Core {
     pub ended: watch::Sender<u64>,
     /// mod_json_cdr, when configured.
     pub cdr: Option<crate::json_cdr::CdrSink>,
+    /// Channels in CS_REPORTING until their CDR post is done.
+    deferred: HashMap<String, Deferred>,
 }
 
 impl Core {
@@ -149,6 +161,7 @@ impl Core {
             api_notify: Arc::new(tokio::sync::Notify::new()),
             ended: watch::Sender::new(0),
             cdr: None,
+            deferred: HashMap::new(),
         }
     }
 
@@ -679,6 +692,10 @@ impl Core {
 
     /// The earliest thing due for this call.
     fn next_action(&self, ch: &Channel) -> Option<(SimTime, Action)> {
+        if ch.hangup_cause.is_some() {
+            // Hung up, still reporting (mod_json_cdr posting).
+            return None;
+        }
         let mut best: Option<(SimTime, Action)> = None;
         let mut consider = |t: SimTime, a: Action| {
             if best.is_none_or_later(t, a) {
@@ -1014,14 +1031,54 @@ impl Core {
         }
         self.set_state(ch, CS_REPORTING, at);
         // The reporting state runs the modules' handlers (mod_json_cdr's
-        // my_on_reporting) before it fires CHANNEL_HANGUP_COMPLETE.
+        // my_on_reporting) before it fires CHANNEL_HANGUP_COMPLETE; without
+        // a queue the module posts right there, so the rest waits for it.
         if let Some(sink) = &self.cdr {
-            sink.report(&self.id, ch, at);
+            if sink.report(&self.id, ch, at) && !sink.config.queue {
+                let d = Deferred {
+                    cause,
+                    by,
+                    at,
+                    origin: origin.map(str::to_owned),
+                    task: self.running_task,
+                };
+                self.deferred.insert(ch.uuid.clone(), d);
+                return;
+            }
         }
+        let task = self.running_task;
+        self.complete_hangup(ch, cause, by, at, origin, task, at);
+    }
+
+    /// mod_json_cdr is done with the channel's CDR: a channel waiting for
+    /// it fires CHANNEL_HANGUP_COMPLETE and is destroyed, now.
+    pub(crate) fn reported(&mut self, uuid: &str, now: SimTime) {
+        let Some(d) = self.deferred.remove(uuid) else {
+            return;
+        };
+        self.with_channel(uuid, |core, ch| {
+            let origin = d.origin.as_deref();
+            core.complete_hangup(ch, d.cause, d.by, d.at, origin, d.task, now)
+        });
+    }
+
+    /// The end of a hangup (hung up at `at`; reporting done at `now`):
+    /// CHANNEL_HANGUP_COMPLETE, CHANNEL_DESTROY, the record closed.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_hangup(
+        &mut self,
+        ch: &mut Channel,
+        cause: u16,
+        by: HangupBy,
+        at: SimTime,
+        origin: Option<&str>,
+        task: Option<u32>,
+        now: SimTime,
+    ) {
         self.chan_event(
             ch,
             "CHANNEL_HANGUP_COMPLETE",
-            at,
+            now,
             events::SITE_HANGUP_COMPLETE,
             Extra {
                 cause_first: true,
@@ -1034,9 +1091,9 @@ impl Core {
             ch.vars.set("call_uuid", &own);
         }
         ch.state = CS_DESTROY;
-        self.with_vars(ch, "CHANNEL_DESTROY", at, events::SITE_DESTROY);
-        self.set_callstate(ch, "DOWN", at);
-        self.set_state(ch, CS_DESTROY, at);
+        self.with_vars(ch, "CHANNEL_DESTROY", now, events::SITE_DESTROY);
+        self.set_callstate(ch, "DOWN", now);
+        self.set_state(ch, CS_DESTROY, now);
         if let Some(r) = self.records.get_mut(&ch.uuid) {
             let num = |k: &str| ch.vars.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
             r.ended_at = Some(at);
@@ -1046,7 +1103,7 @@ impl Core {
             r.hangup_cause = Some(cause2str(cause).to_owned());
             r.hangup_by = Some(by);
             r.hangup_leg = origin.map(str::to_owned);
-            r.sched_task = self.running_task;
+            r.sched_task = task;
             r.destination = ch.profile.destination.clone();
             r.variables = ch.vars.clone();
         }

@@ -68,6 +68,13 @@ pub struct JsonCdrConfig {
     /// over 1024 bytes is announced with `Expect: 100-continue` and sent
     /// after `HTTP/1.1 100 Continue`, or after 1 s (real time) without it.
     pub expect_100_continue: bool,
+    /// `queue-capacity` > 0 (default false): the CDRs go through a queue
+    /// that one thread posts, one after the other, and the channel goes on
+    /// at once. Without it (the default) the module posts from the
+    /// channel's own thread in its reporting state, before the switch fires
+    /// CHANNEL_HANGUP_COMPLETE: that event and CHANNEL_DESTROY wait until
+    /// the post is done, retries and delays included.
+    pub queue: bool,
 }
 
 impl JsonCdrConfig {
@@ -83,6 +90,7 @@ impl JsonCdrConfig {
             cred: None,
             timeout: None,
             expect_100_continue: true,
+            queue: false,
         }
     }
 
@@ -195,10 +203,10 @@ impl CdrSink {
     }
 
     /// `my_on_reporting` and the reporting state's checks: posts `ch`'s CDR
-    /// unless it is to be skipped.
-    pub(crate) fn report(&self, id: &Identity, ch: &Channel, at: SimTime) {
+    /// unless it is to be skipped; true when it does.
+    pub(crate) fn report(&self, id: &Identity, ch: &Channel, at: SimTime) -> bool {
         if !should_report(&self.config, ch) {
-            return;
+            return false;
         }
         let json = generate(id, ch, self.config.encode_values);
         let cdr = serde_json::from_str(&json).unwrap_or_default();
@@ -229,7 +237,7 @@ impl CdrSink {
             posts.len() - 1
         };
         self.changed.send_modify(|n| *n += 1);
-        let _ = self.tx.send(CdrJob { index });
+        self.tx.send(CdrJob { index }).is_ok()
     }
 }
 
@@ -545,8 +553,12 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Called when the module is done with a channel's CDR (its uuid).
+pub(crate) type Reported = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The module's posting: each CDR on its own task (the session thread that
-/// reports it), `retries + 1` attempts `delay` apart until one gets a 2xx.
+/// reports it), or one after the other with `queue` (the module's queue
+/// thread); `retries + 1` attempts `delay` apart until one gets a 2xx.
 pub(crate) async fn run_poster(
     config: JsonCdrConfig,
     posts: Arc<Mutex<Vec<CdrPost>>>,
@@ -554,6 +566,7 @@ pub(crate) async fn run_poster(
     mut rx: mpsc::UnboundedReceiver<CdrJob>,
     clock: SimClock,
     stop: CancellationToken,
+    reported: Reported,
 ) {
     let config = Arc::new(config);
     let changed = Arc::new(changed);
@@ -562,19 +575,26 @@ pub(crate) async fn run_poster(
             _ = stop.cancelled() => return,
             j = rx.recv() => match j { Some(j) => j, None => return },
         };
-        let (config, posts, changed, clock, stop) = (
+        let queued = config.queue;
+        let (config, posts, changed, clock, stop, reported) = (
             config.clone(),
             posts.clone(),
             changed.clone(),
             clock.clone(),
             stop.clone(),
+            reported.clone(),
         );
-        tokio::spawn(async move {
+        let work = async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = post_cdr(&config, &posts, &changed, &clock, job.index) => {}
+                uuid = post_cdr(&config, &posts, &changed, &clock, job.index) => reported(&uuid),
             }
-        });
+        };
+        if queued {
+            work.await;
+        } else {
+            tokio::spawn(work);
+        }
     }
 }
 
@@ -584,11 +604,16 @@ async fn post_cdr(
     changed: &watch::Sender<u64>,
     clock: &SimClock,
     index: usize,
-) {
+) -> String {
     let lock = || posts.lock().unwrap_or_else(|p| p.into_inner());
-    let (url, content_type, body) = {
+    let (uuid, url, content_type, body) = {
         let p = &lock()[index];
-        (p.url.clone(), p.content_type.clone(), p.body.clone())
+        (
+            p.uuid.clone(),
+            p.url.clone(),
+            p.content_type.clone(),
+            p.body.clone(),
+        )
     };
     for attempt in 0..=config.retries {
         if attempt > 0 {
@@ -624,11 +649,12 @@ async fn post_cdr(
         }
         changed.send_modify(|n| *n += 1);
         if ok {
-            return;
+            return uuid;
         }
     }
     lock()[index].outcome = CdrOutcome::GaveUp;
     changed.send_modify(|n| *n += 1);
+    uuid
 }
 
 /// A minimal HTTP/1.1 POST, with the headers libcurl sends for the module.

@@ -351,6 +351,13 @@ impl FakeSwitch {
                 rx,
                 shared.clock.clone(),
                 shared.root.clone(),
+                {
+                    let shared = shared.clone();
+                    Arc::new(move |uuid: &str| {
+                        let now = shared.clock.now();
+                        shared.core().reported(uuid, now);
+                    })
+                },
             ));
         }
         shared.run_scenario(config.scenario);

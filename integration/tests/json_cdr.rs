@@ -429,7 +429,6 @@ async fn a_receiver_down_at_the_hangup_gets_it_after_delay() {
     let uuid = sw
         .place_call(CallSpec::new("1001", "1002").park(false).talk(3.0))
         .unwrap();
-    sw.wait_for_end(&uuid, WAIT).await.expect("ended");
     // The first attempt is refused…
     let deadline = tokio::time::Instant::now() + WAIT;
     while sw.cdr_posts().first().is_none_or(|p| p.attempts.is_empty()) {
@@ -439,6 +438,11 @@ async fn a_receiver_down_at_the_hangup_gets_it_after_delay() {
     let first = sw.cdr_posts()[0].attempts[0].clone();
     assert_eq!(first.status, None);
     assert!(first.error.as_deref().unwrap().contains("connect"));
+    // …and the channel, hung up, waits in CS_REPORTING for the module.
+    assert!(sw.is_up(&uuid));
+    let waiting = sw.record(&uuid).unwrap();
+    assert!(!waiting.ended());
+    assert_eq!(waiting.variable("hangup_cause"), Some("NORMAL_CLEARING"));
     // …the receiver comes up within the 60 s (0.6 s real) delay…
     let rx = Receiver::on(TcpListener::bind(port).await.unwrap(), &[]);
     let post = sw.wait_cdr_post(&uuid, WAIT).await.expect("posted");
@@ -447,7 +451,48 @@ async fn a_receiver_down_at_the_hangup_gets_it_after_delay() {
     let gap = post.attempts[1].at - post.attempts[0].at;
     assert!((60_000_000..61_000_000).contains(&gap), "{gap}");
     assert_eq!(rx.requests().len(), 1);
+    let record = sw.wait_for_end(&uuid, WAIT).await.expect("ended");
+    assert_eq!(record.ended_at, Some(post.at), "ended_at: the hangup");
+    assert!(!sw.is_up(&uuid));
     rx.stop();
+}
+
+/// Without a queue the module posts in the channel's reporting state:
+/// CHANNEL_HANGUP_COMPLETE comes once the post is done (after the retry
+/// here); with `queue` it comes at the hangup.
+#[tokio::test]
+async fn hangup_complete_waits_for_the_post_unless_queued() {
+    for queue in [false, true] {
+        let rx = Receiver::start(&[500]).await;
+        let sw = switch_with(JsonCdrConfig {
+            queue,
+            ..JsonCdrConfig::new(rx.url()).retries(1, Duration::from_secs(20))
+        })
+        .await;
+        let (_client, mut events) =
+            subscribed(sw.addr(), &["CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"]).await;
+        let uuid = sw
+            .place_call(CallSpec::new("1001", "1002").park(false).talk(3.0))
+            .unwrap();
+        let hangup = next_event(&mut events, "CHANNEL_HANGUP", &uuid).await;
+        let complete = next_event(&mut events, "CHANNEL_HANGUP_COMPLETE", &uuid).await;
+        let post = sw.wait_cdr_post(&uuid, WAIT).await.expect("posted");
+        assert_eq!(post.attempts.len(), 2);
+        let hung = num(&hangup, "Event-Date-Timestamp");
+        let done = num(&complete, "Event-Date-Timestamp");
+        assert_eq!(num(&complete, "Caller-Channel-Hangup-Time"), hung);
+        assert_eq!(
+            complete.variable("end_uepoch"),
+            Some(hung.to_string().as_str())
+        );
+        if queue {
+            assert_eq!(done, hung);
+        } else {
+            assert!(done >= post.attempts[1].at, "after the last attempt");
+            assert!(done - hung >= 20_000_000);
+        }
+        rx.stop();
+    }
 }
 
 #[tokio::test]
