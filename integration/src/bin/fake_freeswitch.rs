@@ -5,7 +5,8 @@
 //!                 [--load-calls N --load-rate R [--load-template FILE] [--load-at S]]
 //!                 [--exit-when-idle] [--records FILE]
 //!                 [--json-cdr-url URL [--json-cdr-retries N] [--json-cdr-delay S]
-//!                  [--json-cdr-log-b-leg BOOL] [--json-cdr-encode-values BOOL]]
+//!                  [--json-cdr-log-b-leg BOOL] [--json-cdr-encode-values BOOL]
+//!                  [--json-cdr-queue]]
 //! ```
 //!
 //! Prints `fake-freeswitch: listening on ADDR …` on stderr once it accepts
@@ -83,6 +84,11 @@ struct Args {
     /// mod_json_cdr `encode-values`: url-encode the variables' values.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     json_cdr_encode_values: bool,
+    /// mod_json_cdr `queue-capacity` > 0: post from a queue, one CDR after
+    /// the other, instead of holding each channel's CHANNEL_HANGUP_COMPLETE
+    /// until its post is done.
+    #[arg(long)]
+    json_cdr_queue: bool,
 }
 
 fn load_spec(args: &Args) -> Result<Option<LoadSpec>, String> {
@@ -163,6 +169,7 @@ async fn run(args: Args) -> Result<(), String> {
         delay: Duration::from_secs_f64(args.json_cdr_delay),
         log_b_leg: args.json_cdr_log_b_leg,
         encode_values: args.json_cdr_encode_values,
+        queue: args.json_cdr_queue,
         ..JsonCdrConfig::new(url.clone())
     });
     if let Some(url) = &args.json_cdr_url {
