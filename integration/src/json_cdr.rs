@@ -113,8 +113,11 @@ impl JsonCdrConfig {
 /// One attempt to post a CDR.
 #[derive(Clone, Debug, Serialize)]
 pub struct CdrAttempt {
-    /// When it started (simulated µs since the epoch).
+    /// When it started (simulated µs since the epoch): a retry exactly
+    /// `delay` after the previous attempt's `done`.
     pub at: SimTime,
+    /// When its answer (or failure) came.
+    pub done: SimTime,
     /// The HTTP status answered; None when there was no answer (connection
     /// refused, closed, timed out: curl's response code 0).
     pub status: Option<u16>,
@@ -553,8 +556,9 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-/// Called when the module is done with a channel's CDR (its uuid).
-pub(crate) type Reported = Arc<dyn Fn(&str) + Send + Sync>;
+/// Called when the module is done with a channel's CDR: its uuid, and when
+/// the last attempt ended.
+pub(crate) type Reported = Arc<dyn Fn(&str, SimTime) + Send + Sync>;
 
 /// The module's posting: each CDR on its own task (the session thread that
 /// reports it), or one after the other with `queue` (the module's queue
@@ -587,7 +591,7 @@ pub(crate) async fn run_poster(
         let work = async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
-                uuid = post_cdr(&config, &posts, &changed, &clock, job.index) => reported(&uuid),
+                (uuid, done) = post_cdr(&config, &posts, &changed, &clock, job.index) => reported(&uuid, done),
             }
         };
         if queued {
@@ -604,22 +608,34 @@ async fn post_cdr(
     changed: &watch::Sender<u64>,
     clock: &SimClock,
     index: usize,
-) -> String {
+) -> (String, SimTime) {
     let lock = || posts.lock().unwrap_or_else(|p| p.into_inner());
-    let (uuid, url, content_type, body) = {
+    let (reported_at, uuid, url, content_type, body) = {
         let p = &lock()[index];
         (
+            p.at,
             p.uuid.clone(),
             p.url.clone(),
             p.content_type.clone(),
             p.body.clone(),
         )
     };
+    let delay = crate::clock::secs_to_us(config.delay().as_secs_f64());
+    // From the session thread, the first attempt is the reporting itself;
+    // from the queue, whenever the queue gets to it.
+    let mut done = if config.queue {
+        clock.now().max(reported_at)
+    } else {
+        reported_at
+    };
     for attempt in 0..=config.retries {
-        if attempt > 0 {
-            clock.sleep(config.delay()).await;
-        }
-        let at = clock.now();
+        // Stamped with its due time, as every timer of the simulator.
+        let at = if attempt > 0 {
+            clock.sleep_until(done + delay).await;
+            done + delay
+        } else {
+            done
+        };
         let send = http_post(config, &url, &content_type, &body);
         let result = match config.timeout.filter(|t| !t.is_zero()) {
             Some(t) => tokio::time::timeout(clock.to_real(t), send)
@@ -627,14 +643,17 @@ async fn post_cdr(
                 .unwrap_or_else(|_| Err("timed out".to_owned())),
             None => send.await,
         };
+        done = clock.now().max(at);
         let attempt = match result {
             Ok(status) => CdrAttempt {
                 at,
+                done,
                 status: Some(status),
                 error: None,
             },
             Err(e) => CdrAttempt {
                 at,
+                done,
                 status: None,
                 error: Some(e),
             },
@@ -649,12 +668,12 @@ async fn post_cdr(
         }
         changed.send_modify(|n| *n += 1);
         if ok {
-            return uuid;
+            return (uuid, done);
         }
     }
     lock()[index].outcome = CdrOutcome::GaveUp;
     changed.send_modify(|n| *n += 1);
-    uuid
+    (uuid, done)
 }
 
 /// A minimal HTTP/1.1 POST, with the headers libcurl sends for the module.

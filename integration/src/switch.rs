@@ -353,10 +353,7 @@ impl FakeSwitch {
                 shared.root.clone(),
                 {
                     let shared = shared.clone();
-                    Arc::new(move |uuid: &str| {
-                        let now = shared.clock.now();
-                        shared.core().reported(uuid, now);
-                    })
+                    Arc::new(move |uuid: &str, done| shared.core().reported(uuid, done))
                 },
             ));
         }
