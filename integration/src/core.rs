@@ -1142,7 +1142,10 @@ impl Core {
         p.context = context;
         p.index += 1;
         p.created = at;
-        p.transferred = at;
+        // switch_channel_set_caller_profile stamps the transfer on the old
+        // profile; the new one's is 0, as Caller-Channel-Transfer-Time
+        // shows in the recordings (Caller-Profile-Index 2, Transfer-Time 0).
+        p.transferred = 0;
         p.transfer_source = Some(source.clone());
         ch.vars.set("transfer_history", &source);
         ch.vars.set("transfer_source", &source);

@@ -276,6 +276,8 @@ async fn one_post_per_channel_with_the_call_record_in_it() {
     assert_eq!(t("1", "answered_time"), 0, "answered after the transfer");
     assert_eq!(t("1", "hangup_time"), 0);
     assert_eq!(t("1", "transfer_time"), t("0", "profile_created_time"));
+    assert_eq!(t("0", "transfer_time"), 0, "stamped on the old profile");
+    assert!(t("0", "profile_created_time") > record.created_at);
     // The applications it ran.
     let apps: Vec<&str> = cdr["app_log"]["applications"]
         .as_array()
