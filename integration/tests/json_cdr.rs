@@ -634,3 +634,36 @@ async fn a_queue_posts_one_cdr_after_the_other() {
     assert_eq!(listed[0]["attempts"][0]["status"], 500);
     rx.stop();
 }
+
+/// What the CDR endpoint is for: the Event Socket is down when the call
+/// ends, so no controller hears CHANNEL_HANGUP_COMPLETE, but the CDR
+/// carries what it needs to settle the call.
+#[tokio::test]
+async fn the_cdr_settles_a_call_whose_hangup_no_controller_heard() {
+    let rx = Receiver::start(&[]).await;
+    let sw = switch_with(JsonCdrConfig::new(rx.url())).await;
+    let (_client, mut events) = subscribed(sw.addr(), &["CHANNEL_ANSWER"]).await;
+    let uuid = sw
+        .place_call(prepaid_call().park(false).talk(120.0))
+        .unwrap();
+    next_event(&mut events, "CHANNEL_ANSWER", &uuid).await;
+    sw.stop_listening().await;
+    assert_eq!(sw.drop_connections(), 1);
+    let record = sw.wait_for_end(&uuid, WAIT).await.expect("ended");
+    assert_eq!(record.billsec, 120);
+    let post = sw.wait_cdr_post(&uuid, WAIT).await.expect("posted");
+    assert_eq!(post.outcome, CdrOutcome::Delivered);
+    let cdr = rx.requests()[0].json();
+    assert_eq!(s(&cdr, &["variables", "uuid"]), uuid);
+    assert_eq!(s(&cdr, &["variables", "cgr_account"]), "1001");
+    assert_eq!(s(&cdr, &["variables", "billsec"]), "120");
+    assert_eq!(
+        s(&cdr, &["variables", "answer_uepoch"]),
+        record.answered_at.unwrap().to_string()
+    );
+    assert_eq!(
+        s(&cdr, &["variables", "end_uepoch"]),
+        record.ended_at.unwrap().to_string()
+    );
+    rx.stop();
+}
