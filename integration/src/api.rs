@@ -497,6 +497,13 @@ fn run(core: &mut Core, name: &str, arg: Option<&str>) -> Option<String> {
         "sim_records" => {
             serde_json::to_string(&core.records()).unwrap_or_else(|e| format!("-ERR {e}")) + "\n"
         }
+        "sim_cdr_posts" => {
+            let posts = match &core.cdr {
+                Some(sink) => sink.posts.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                None => Vec::new(),
+            };
+            serde_json::to_string(&posts).unwrap_or_else(|e| format!("-ERR {e}")) + "\n"
+        }
         "sim_record" => match core.record(a) {
             Some(r) => serde_json::to_string(&r).unwrap_or_else(|e| format!("-ERR {e}")) + "\n",
             None => "-ERR No such call\n".into(),

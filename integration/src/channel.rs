@@ -104,6 +104,11 @@ pub(crate) struct Channel {
     /// An application running until the hangup (`playback` on the loopback
     /// partner and on the bridge's `-b` leg): name, data, Application-UUID.
     pub running: Option<(String, String, String)>,
+    /// Applications executed (name, data, when): the CDR's `app_log`.
+    pub apps: Vec<(String, String, SimTime)>,
+    /// The caller profiles a transfer replaced, oldest first (the CDR's
+    /// `callflow`, with the current one).
+    pub earlier: Vec<Profile>,
 }
 
 /// Call states (`switch_channel_callstate_t`) and their numbers.
@@ -226,6 +231,8 @@ impl Channel {
             legs: Vec::new(),
             other: None,
             running: None,
+            apps: Vec::new(),
+            earlier: Vec::new(),
         }
     }
 
@@ -282,6 +289,8 @@ impl Channel {
             legs: Vec::new(),
             other: None,
             running: None,
+            apps: Vec::new(),
+            earlier: Vec::new(),
         }
     }
 

@@ -32,6 +32,16 @@ use crate::scenario::{CallSpec, Vars};
 
 /// A scheduler task (`switch_scheduler_add_task`).
 #[derive(Clone, Debug)]
+/// A hung-up channel whose reporting waits for mod_json_cdr's post: the
+/// rest of its hangup, to finish when the post is done.
+struct Deferred {
+    cause: u16,
+    by: HangupBy,
+    at: SimTime,
+    origin: Option<String>,
+    task: Option<u32>,
+}
+
 pub(crate) struct SchedTask {
     /// The task's group: the channel uuid for a hangup, as
     /// `switch_ivr_schedule_hangup` sets it; `sched_api`'s own otherwise.
@@ -121,6 +131,10 @@ pub(crate) struct Core {
     pub api_notify: Arc<tokio::sync::Notify>,
     /// Counts ended calls; waiters watch it.
     pub ended: watch::Sender<u64>,
+    /// mod_json_cdr, when configured.
+    pub cdr: Option<crate::json_cdr::CdrSink>,
+    /// Channels in CS_REPORTING until their CDR post is done.
+    deferred: HashMap<String, Deferred>,
 }
 
 impl Core {
@@ -146,6 +160,8 @@ impl Core {
             running_task: None,
             api_notify: Arc::new(tokio::sync::Notify::new()),
             ended: watch::Sender::new(0),
+            cdr: None,
+            deferred: HashMap::new(),
         }
     }
 
@@ -485,6 +501,7 @@ impl Core {
         ch.vars.set("current_application", "bridge");
         ch.vars.set("current_application_data", &data);
         ch.last_app = Some(("bridge".into(), data.clone()));
+        ch.apps.push(("bridge".into(), data.clone(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -591,6 +608,7 @@ impl Core {
         ch.vars.set("current_application", app);
         ch.vars.set("current_application_data", data);
         ch.last_app = Some((app.to_owned(), data.to_owned()));
+        ch.apps.push((app.to_owned(), data.to_owned(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -630,6 +648,7 @@ impl Core {
         ch.vars.set("current_application", "park");
         ch.vars.remove("current_application_data");
         ch.last_app = Some(("park".into(), String::new()));
+        ch.apps.push(("park".into(), String::new(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",
@@ -673,6 +692,10 @@ impl Core {
 
     /// The earliest thing due for this call.
     fn next_action(&self, ch: &Channel) -> Option<(SimTime, Action)> {
+        if ch.hangup_cause.is_some() {
+            // Hung up, still reporting (mod_json_cdr posting).
+            return None;
+        }
         let mut best: Option<(SimTime, Action)> = None;
         let mut consider = |t: SimTime, a: Action| {
             if best.is_none_or_later(t, a) {
@@ -1007,10 +1030,55 @@ impl Core {
             ch.vars.set("call_uuid", &own);
         }
         self.set_state(ch, CS_REPORTING, at);
+        // The reporting state runs the modules' handlers (mod_json_cdr's
+        // my_on_reporting) before it fires CHANNEL_HANGUP_COMPLETE; without
+        // a queue the module posts right there, so the rest waits for it.
+        if let Some(sink) = &self.cdr {
+            if sink.report(&self.id, ch, at) && !sink.config.queue {
+                let d = Deferred {
+                    cause,
+                    by,
+                    at,
+                    origin: origin.map(str::to_owned),
+                    task: self.running_task,
+                };
+                self.deferred.insert(ch.uuid.clone(), d);
+                return;
+            }
+        }
+        let task = self.running_task;
+        self.complete_hangup(ch, cause, by, at, origin, task, at);
+    }
+
+    /// mod_json_cdr is done with the channel's CDR: a channel waiting for
+    /// it fires CHANNEL_HANGUP_COMPLETE and is destroyed, now.
+    pub(crate) fn reported(&mut self, uuid: &str, now: SimTime) {
+        let Some(d) = self.deferred.remove(uuid) else {
+            return;
+        };
+        self.with_channel(uuid, |core, ch| {
+            let origin = d.origin.as_deref();
+            core.complete_hangup(ch, d.cause, d.by, d.at, origin, d.task, now)
+        });
+    }
+
+    /// The end of a hangup (hung up at `at`; reporting done at `now`):
+    /// CHANNEL_HANGUP_COMPLETE, CHANNEL_DESTROY, the record closed.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_hangup(
+        &mut self,
+        ch: &mut Channel,
+        cause: u16,
+        by: HangupBy,
+        at: SimTime,
+        origin: Option<&str>,
+        task: Option<u32>,
+        now: SimTime,
+    ) {
         self.chan_event(
             ch,
             "CHANNEL_HANGUP_COMPLETE",
-            at,
+            now,
             events::SITE_HANGUP_COMPLETE,
             Extra {
                 cause_first: true,
@@ -1023,9 +1091,9 @@ impl Core {
             ch.vars.set("call_uuid", &own);
         }
         ch.state = CS_DESTROY;
-        self.with_vars(ch, "CHANNEL_DESTROY", at, events::SITE_DESTROY);
-        self.set_callstate(ch, "DOWN", at);
-        self.set_state(ch, CS_DESTROY, at);
+        self.with_vars(ch, "CHANNEL_DESTROY", now, events::SITE_DESTROY);
+        self.set_callstate(ch, "DOWN", now);
+        self.set_state(ch, CS_DESTROY, now);
         if let Some(r) = self.records.get_mut(&ch.uuid) {
             let num = |k: &str| ch.vars.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
             r.ended_at = Some(at);
@@ -1035,7 +1103,7 @@ impl Core {
             r.hangup_cause = Some(cause2str(cause).to_owned());
             r.hangup_by = Some(by);
             r.hangup_leg = origin.map(str::to_owned);
-            r.sched_task = self.running_task;
+            r.sched_task = task;
             r.destination = ch.profile.destination.clone();
             r.variables = ch.vars.clone();
         }
@@ -1058,6 +1126,9 @@ impl Core {
         context: Option<&str>,
         at: SimTime,
     ) {
+        let mut old = ch.profile.clone();
+        old.transferred = at;
+        ch.earlier.push(old);
         let p = &mut ch.profile;
         let dialplan = dialplan.unwrap_or(&p.dialplan).to_owned();
         let context = context.unwrap_or(&p.context).to_owned();
@@ -1071,7 +1142,10 @@ impl Core {
         p.context = context;
         p.index += 1;
         p.created = at;
-        p.transferred = at;
+        // switch_channel_set_caller_profile stamps the transfer on the old
+        // profile; the new one's is 0, as Caller-Channel-Transfer-Time
+        // shows in the recordings (Caller-Profile-Index 2, Transfer-Time 0).
+        p.transferred = 0;
         p.transfer_source = Some(source.clone());
         ch.vars.set("transfer_history", &source);
         ch.vars.set("transfer_source", &source);
@@ -1116,6 +1190,7 @@ impl Core {
             ch.vars.set("current_application_data", arg);
         }
         ch.last_app = Some((app.to_owned(), arg.to_owned()));
+        ch.apps.push((app.to_owned(), arg.to_owned(), at));
         self.chan_event(
             ch,
             "CHANNEL_EXECUTE",

@@ -30,6 +30,7 @@
 //! | `events.rs` | event delivery headers, event names, frames cached per format |
 //! | `scenario.rs` | [`CallSpec`], [`Scenario`], [`LoadSpec`] (the JSON schema) |
 //! | `record.rs` | [`CallRecord`], [`HangupBy`] |
+//! | `json_cdr.rs` | mod_json_cdr: [`JsonCdrConfig`], the CDR document, the HTTP posts ([`CdrPost`]) |
 //! | `clock.rs` | [`SimClock`]: simulated time at a scale factor |
 //! | `cause.rs` | hangup cause names and numbers |
 //! | `wire.rs` | [`wire::Recording`]: reader for the `.wire` recordings of a real switch (`testdata/freeswitch-1.10`) |
@@ -48,6 +49,7 @@ mod clock;
 mod connection;
 mod core;
 mod events;
+mod json_cdr;
 mod listener;
 mod record;
 mod scenario;
@@ -55,6 +57,9 @@ mod switch;
 pub mod wire;
 
 pub use clock::{SimClock, SimTime};
+pub use json_cdr::{
+    url_decode, url_encode, CdrAttempt, CdrEncoding, CdrOutcome, CdrPost, JsonCdrConfig,
+};
 pub use record::{CallRecord, HangupBy, LegRole, LogEntry};
 pub use scenario::{CallSpec, LoadSpec, Scenario, ScenarioStart, Vars};
 pub use switch::{FakeSwitch, SimError, SwitchConfig};

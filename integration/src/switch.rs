@@ -14,6 +14,7 @@ use crate::cause::str2cause;
 use crate::clock::{secs_to_us, SimClock, SimTime};
 use crate::core::{Core, Due};
 use crate::events::Identity;
+use crate::json_cdr::{CdrOutcome, CdrPost, CdrSink, JsonCdrConfig};
 use crate::record::{CallRecord, HangupBy};
 use crate::scenario::{CallSpec, LoadSpec, Scenario, ScenarioStart};
 
@@ -51,6 +52,9 @@ pub struct SwitchConfig {
     /// 0.2 ms after one of `9999-a` answered `+OK`, the legs reported
     /// their end some 20 ms later; default 20 ms.
     pub teardown_lag: Duration,
+    /// mod_json_cdr: POST one JSON CDR per channel when it reports (see
+    /// [`JsonCdrConfig`]); None (default): not loaded.
+    pub json_cdr: Option<JsonCdrConfig>,
 }
 
 impl Default for SwitchConfig {
@@ -66,6 +70,7 @@ impl Default for SwitchConfig {
             scenario: Scenario::default(),
             channel_table_lag: Duration::from_millis(20),
             teardown_lag: Duration::from_millis(20),
+            json_cdr: None,
         }
     }
 }
@@ -269,6 +274,11 @@ impl FakeSwitch {
         let mut core = Core::new(id, clock.clone());
         core.table_lag = secs_to_us(config.channel_table_lag.as_secs_f64());
         core.teardown_lag = secs_to_us(config.teardown_lag.as_secs_f64());
+        let cdr_rx = config.json_cdr.clone().map(|c| {
+            let (sink, rx) = CdrSink::new(c);
+            core.cdr = Some(sink);
+            rx
+        });
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             clock,
@@ -323,6 +333,29 @@ impl FakeSwitch {
                     }
                 }
             });
+        }
+        if let Some(rx) = cdr_rx {
+            let (cfg, posts, changed) = {
+                let core = shared.core();
+                let sink = core.cdr.as_ref().expect("configured");
+                (
+                    sink.config.clone(),
+                    sink.posts.clone(),
+                    sink.changed.clone(),
+                )
+            };
+            tokio::spawn(crate::json_cdr::run_poster(
+                cfg,
+                posts,
+                changed,
+                rx,
+                shared.clock.clone(),
+                shared.root.clone(),
+                {
+                    let shared = shared.clone();
+                    Arc::new(move |uuid: &str, done| shared.core().reported(uuid, done))
+                },
+            ));
         }
         shared.run_scenario(config.scenario);
         Ok(switch)
@@ -456,7 +489,8 @@ impl FakeSwitch {
     }
 
     /// Waits (at most `timeout`, real time) until every call placed so far
-    /// (scenario and loads included) has been created and has ended.
+    /// (scenario and loads included) has been created and has ended, and
+    /// every JSON CDR has been delivered or given up.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let mut ended = self.shared.core().ended.subscribe();
         let mut loaders = self.shared.loaders.subscribe();
@@ -464,9 +498,17 @@ impl FakeSwitch {
         loop {
             {
                 let core = self.shared.core();
+                let posting = core.cdr.as_ref().is_some_and(|sink| {
+                    sink.posts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .any(|p| p.outcome == CdrOutcome::Pending)
+                });
                 if *loaders.borrow_and_update() == 0
                     && core.active_count() == 0
                     && core.pending_count() == 0
+                    && !posting
                 {
                     return true;
                 }
@@ -497,6 +539,42 @@ impl FakeSwitch {
         };
         let leg = core.caller_leg(uuid);
         core.kill(&leg, cause, by, "caller hangs up".into())
+    }
+
+    /// mod_json_cdr's CDRs so far, in the order the channels reported, with
+    /// every attempt to post them and its answer. Empty without
+    /// [`SwitchConfig::json_cdr`].
+    pub fn cdr_posts(&self) -> Vec<CdrPost> {
+        match &self.shared.core().cdr {
+            Some(sink) => sink.posts.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`, real time) until the CDR of channel `uuid`
+    /// is done with: delivered (a 2xx) or given up (every attempt failed).
+    pub async fn wait_cdr_post(&self, uuid: &str, timeout: Duration) -> Option<CdrPost> {
+        let mut rx = match &self.shared.core().cdr {
+            Some(sink) => sink.changed.subscribe(),
+            None => return None,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            let done = self
+                .cdr_posts()
+                .into_iter()
+                .find(|p| p.uuid == uuid && p.outcome != CdrOutcome::Pending);
+            if done.is_some() {
+                return done;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
     }
 
     /// Event Socket connections open now.

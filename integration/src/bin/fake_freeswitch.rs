@@ -4,6 +4,9 @@
 //! fake-freeswitch [--listen 127.0.0.1:8021] [--password ClueCon] [--scenario FILE] [--speed X]
 //!                 [--load-calls N --load-rate R [--load-template FILE] [--load-at S]]
 //!                 [--exit-when-idle] [--records FILE]
+//!                 [--json-cdr-url URL [--json-cdr-retries N] [--json-cdr-delay S]
+//!                  [--json-cdr-log-b-leg BOOL] [--json-cdr-encode-values BOOL]
+//!                  [--json-cdr-queue]]
 //! ```
 //!
 //! Prints `fake-freeswitch: listening on ADDR …` on stderr once it accepts
@@ -17,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use integration::{CallSpec, FakeSwitch, LoadSpec, Scenario, SwitchConfig};
+use integration::{CallSpec, FakeSwitch, JsonCdrConfig, LoadSpec, Scenario, SwitchConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +68,27 @@ struct Args {
     /// Write the records there at exit instead of stdout.
     #[arg(long)]
     records: Option<PathBuf>,
+    /// mod_json_cdr: POST each channel's JSON CDR to this http:// URL
+    /// (`?uuid=<uuid>` is appended).
+    #[arg(long)]
+    json_cdr_url: Option<String>,
+    /// mod_json_cdr `retries`: attempts after the first.
+    #[arg(long, default_value_t = 0)]
+    json_cdr_retries: u32,
+    /// mod_json_cdr `delay`: simulated seconds between attempts.
+    #[arg(long, default_value_t = 5.0)]
+    json_cdr_delay: f64,
+    /// mod_json_cdr `log-b-leg`: also post channels with an originator.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    json_cdr_log_b_leg: bool,
+    /// mod_json_cdr `encode-values`: url-encode the variables' values.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    json_cdr_encode_values: bool,
+    /// mod_json_cdr `queue-capacity` > 0: post from a queue, one CDR after
+    /// the other, instead of holding each channel's CHANNEL_HANGUP_COMPLETE
+    /// until its post is done.
+    #[arg(long)]
+    json_cdr_queue: bool,
 }
 
 fn load_spec(args: &Args) -> Result<Option<LoadSpec>, String> {
@@ -137,6 +161,22 @@ async fn run(args: Args) -> Result<(), String> {
             args.channel_table_lag
         ));
     }
+    if !(args.json_cdr_delay.is_finite() && args.json_cdr_delay >= 0.0) {
+        return Err(format!("bad --json-cdr-delay {}", args.json_cdr_delay));
+    }
+    let json_cdr = args.json_cdr_url.as_ref().map(|url| JsonCdrConfig {
+        retries: args.json_cdr_retries,
+        delay: Duration::from_secs_f64(args.json_cdr_delay),
+        log_b_leg: args.json_cdr_log_b_leg,
+        encode_values: args.json_cdr_encode_values,
+        queue: args.json_cdr_queue,
+        ..JsonCdrConfig::new(url.clone())
+    });
+    if let Some(url) = &args.json_cdr_url {
+        if !url.starts_with("http://") {
+            return Err(format!("--json-cdr-url {url}: only http:// is simulated"));
+        }
+    }
     let config = SwitchConfig {
         listen: args.listen,
         password: args.password.clone(),
@@ -145,6 +185,7 @@ async fn run(args: Args) -> Result<(), String> {
         heartbeat: Duration::from_secs_f64(args.heartbeat),
         channel_table_lag: Duration::from_secs_f64(args.channel_table_lag / 1000.0),
         scenario,
+        json_cdr,
         ..Default::default()
     };
     let switch = FakeSwitch::start(config)
