@@ -16,13 +16,15 @@
 //!   "tariffplan": "conf/tariffplans/sample",
 //!   "store":    {"type": "embedded", "path": "data"},
 //!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "max_session_time": "step_down"},
+//!   "limits":   {"max_usage": "72h", "max_reply_bytes": 33554432},
 //!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
 //! }
 //! ```
 //!
 //! Beyond the contract keys, `listen` also takes `idle_timeout` (Go
 //! duration, default `10m`) and `max_connections` (per listener, default
-//! 1024).
+//! 1024), and `limits` bounds the work of one request (`max_usage`,
+//! default `72h`; `max_reply_bytes`, default 32 MiB).
 
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -69,6 +71,7 @@ pub struct Config {
     pub store: Store,
     pub sessions: Sessions,
     pub freeswitch: Vec<FreeSwitch>,
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             store: Store::default(),
             sessions: Sessions::default(),
             freeswitch: vec![FreeSwitch::default()],
+            limits: Limits::default(),
         }
     }
 }
@@ -138,6 +142,31 @@ impl Default for Listen {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
             idle_timeout: Duration::from_secs(600),
             max_connections: 1024,
+        }
+    }
+}
+
+/// `limits`: the most work and memory one request may ask for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The longest usage one request may rate, debit or ask the maximum
+    /// session time for (`TimeEnd - TimeStart`, or GetMaxSessionTime's
+    /// `Amount`); longer is refused with `MAX_USAGE_EXCEEDED` before any
+    /// work. At least `sessions.max_call_duration`.
+    #[serde(deserialize_with = "positive_duration")]
+    pub max_usage: TimeDelta,
+    /// The largest result one method may answer; a larger one is replaced
+    /// by `SERVER_ERROR: reply larger than N bytes`.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_reply_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_usage: TimeDelta::hours(72),
+            max_reply_bytes: 32 << 20,
         }
     }
 }
@@ -340,6 +369,12 @@ impl Config {
             return Err(invalid(
                 "sessions.min_call_duration",
                 "must not exceed sessions.max_call_duration".into(),
+            ));
+        }
+        if self.limits.max_usage < s.max_call_duration {
+            return Err(invalid(
+                "limits.max_usage",
+                "must not be less than sessions.max_call_duration".into(),
             ));
         }
         let mut aliases = HashSet::new();
@@ -550,6 +585,10 @@ mod tests {
         assert!(e.contains("freeswitch[0].address"), "{e}");
         let e = err(r#"{"sessions": {"min_call_duration": "4h"}}"#);
         assert!(e.contains("sessions.min_call_duration"), "{e}");
+        let e = err(r#"{"limits": {"max_usage": "2h"}}"#);
+        assert!(e.contains("limits.max_usage"), "{e}");
+        let e = err(r#"{"limits": {"max_reply_bytes": 0}}"#);
+        assert!(e.contains("limits.max_reply_bytes"), "{e}");
         let e = err(r#"{"sessions": {"max_session_time": "guess"}}"#);
         assert!(e.contains("sessions.max_session_time"), "{e}");
     }
