@@ -184,7 +184,18 @@ pub enum Store {
     Postgres {
         #[serde(deserialize_with = "postgres_url")]
         url: String,
+        /// How long idempotency records are kept (a retry of an older op
+        /// is applied again); pruned every quarter of it. `0s` keeps them.
+        #[serde(
+            default = "default_ops_retention",
+            deserialize_with = "non_negative_std_duration"
+        )]
+        ops_retention: Duration,
     },
+}
+
+fn default_ops_retention() -> Duration {
+    rater::store::postgres::DEFAULT_OPS_RETENTION
 }
 
 fn default_store_path() -> PathBuf {
@@ -215,7 +226,12 @@ impl Store {
             Store::Embedded { path } => rater::store::StoreConfig::Embedded {
                 path: path.join("accounts"),
             },
-            Store::Postgres { url } => rater::store::StoreConfig::Postgres { url: url.clone() },
+            Store::Postgres { url, ops_retention } => rater::store::StoreConfig::Postgres {
+                url: url.clone(),
+                options: rater::store::postgres::PgOptions {
+                    ops_retention: *ops_retention,
+                },
+            },
         }
     }
 
@@ -515,6 +531,12 @@ fn positive_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D:
         .map_err(serde::de::Error::custom)
 }
 
+fn non_negative_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    non_negative_duration(d)?
+        .to_std()
+        .map_err(serde::de::Error::custom)
+}
+
 fn positive_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if v.is_finite() && v > 0.0 {
@@ -603,10 +625,19 @@ mod tests {
         assert_eq!(
             c.store,
             Store::Postgres {
-                url: "postgres://u:p@h/db".into()
+                url: "postgres://u:p@h/db".into(),
+                ops_retention: Duration::from_secs(24 * 3600),
             }
         );
         assert_eq!(c.tariffplan, Some(PathBuf::from("/abs/tp")));
+        let c = Config::parse(
+            r#"{"store": {"type": "postgres", "url": "postgres://h/db", "ops_retention": "1h"}}"#,
+            "t",
+        )
+        .unwrap();
+        assert!(
+            matches!(c.store, Store::Postgres { ops_retention, .. } if ops_retention == Duration::from_secs(3600))
+        );
         let c = Config::parse(r#"{"store": {"type": "embedded"}, "tariffplan": ""}"#, "t").unwrap();
         assert_eq!(c.store, Store::default());
         assert_eq!(c.tariffplan, None);
