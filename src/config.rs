@@ -12,7 +12,7 @@
 //! ```json
 //! {
 //!   "general":  {"timezone": "UTC", "default_tenant": "cgrates.org", "default_category": "call", "default_request_type": "*prepaid"},
-//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000"},
+//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000", "idle_timeout": "10m", "max_connections": 1024, "max_connections_per_ip": 64, "request_timeout": "30s"},
 //!   "tariffplan": "conf/tariffplans/sample",
 //!   "store":    {"type": "embedded", "path": "data"},
 //!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "max_session_time": "step_down"},
@@ -22,8 +22,9 @@
 //! ```
 //!
 //! Beyond the contract keys, `listen` also takes `idle_timeout` (Go
-//! duration, default `10m`) and `max_connections` (per listener, default
-//! 1024), and `limits` bounds the work of one request (`max_usage`,
+//! duration, default `10m`), `max_connections` (per listener, default
+//! 1024), `max_connections_per_ip` (default 64) and `request_timeout`
+//! (default `30s`), and `limits` bounds the work of one request (`max_usage`,
 //! default `72h`; `max_reply_bytes`, default 32 MiB).
 
 use chrono::TimeDelta;
@@ -133,6 +134,13 @@ pub struct Listen {
     /// Connections served at once, per listener; more are refused with an error.
     #[serde(deserialize_with = "positive_usize")]
     pub max_connections: usize,
+    /// Connections served at once from one client address, per listener.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_connections_per_ip: usize,
+    /// Once the first byte of a request has arrived, the whole request must
+    /// arrive within this; else the connection is closed.
+    #[serde(deserialize_with = "positive_std_duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for Listen {
@@ -142,6 +150,8 @@ impl Default for Listen {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
             idle_timeout: Duration::from_secs(600),
             max_connections: 1024,
+            max_connections_per_ip: 64,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

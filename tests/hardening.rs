@@ -165,3 +165,177 @@ fn limits_are_checked_in_the_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("limits.max_usage"), "{err}");
 }
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A GetCost whose Subject pads the request to about `size` bytes.
+fn padded_request(size: usize) -> Vec<u8> {
+    let mut cd = seed_cd();
+    cd["ExtraFields"] = json!({"pad": "x".repeat(size)});
+    json!({"id": 7, "method": "Responder.GetCost", "params": [cd]})
+        .to_string()
+        .into_bytes()
+}
+
+#[test]
+fn a_request_in_small_pieces_costs_about_what_it_costs_at_once() {
+    use std::io::Write;
+    let server = Server::start(json!({}));
+    let request = padded_request(900_000);
+    let send = |pieces: usize| {
+        let mut c = server.client();
+        c.stream.set_nodelay(true).unwrap();
+        let before = cpu_ticks(server.pid());
+        for chunk in request.chunks(request.len().div_ceil(pieces)) {
+            c.stream.write_all(chunk).unwrap();
+            // Let the server read each piece on its own.
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let reply = c.read_reply().unwrap();
+        assert_eq!(reply["id"], 7);
+        assert!(reply["result"]["Cost"].is_number(), "{reply}");
+        cpu_ticks(server.pid()) - before
+    };
+    let whole = send(1);
+    let trickled = send(900);
+    eprintln!("server CPU: one piece {whole} ticks, 900 pieces {trickled} ticks");
+    // Re-parsing the pending buffer on every read made this ~25 times the
+    // CPU; each byte is now scanned once. A generous ceiling (ticks are
+    // 10 ms).
+    assert!(
+        trickled <= 4 * whole + 30,
+        "900 pieces took {trickled} ticks, one piece {whole}"
+    );
+}
+
+#[test]
+fn a_trickling_client_is_cut_at_the_request_deadline() {
+    use std::io::Write;
+    let server = Server::start(json!({"listen": {"request_timeout": "1s", "idle_timeout": "10m"}}));
+    let mut slow = server.client();
+    let started = Instant::now();
+    let request = padded_request(1_000);
+    let mut cut = false;
+    // One byte every 50 ms: the idle timer never fires, the deadline does.
+    for byte in request.iter() {
+        if slow.stream.write_all(&[*byte]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+    }
+    let reply = slow.read_reply();
+    assert!(cut || reply.is_some(), "the server kept the trickler");
+    if let Some(reply) = reply {
+        let e = reply["error"].as_str().unwrap();
+        assert!(e.contains("request not complete within 1s"), "{e}");
+    }
+    assert!(slow.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A complete request is not bound by it, nor is a quiet connection.
+    let mut c = server.client();
+    c.ok("Responder.GetCost", seed_cd());
+    std::thread::sleep(Duration::from_millis(1_500));
+    c.ok("Responder.GetCost", seed_cd());
+}
+
+/// A connection to `to` from the local address `ip` (any 127/8 address
+/// is this machine's).
+fn connect_from(ip: [u8; 4], to: std::net::SocketAddr) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((ip, 0)).into())
+        .unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn one_address_cannot_take_every_connection() {
+    let server = Server::start(json!({"listen": {
+        "rpc_json": "0.0.0.0:0", "http": "0.0.0.0:0",
+        "max_connections": 16, "max_connections_per_ip": 4
+    }}));
+    let port = server.rpc.port();
+    let from = |ip: [u8; 4]| connect_from(ip, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    // 127.0.0.1 opens connections until refused.
+    let mut held = Vec::new();
+    let refused = loop {
+        let mut c = common::RpcClient::from_stream(from([127, 0, 0, 1]));
+        let req = json!({"id": 1, "method": "Responder.GetCost", "params": [seed_cd()]});
+        c.send_raw(req.to_string().as_bytes());
+        let reply = c.read_reply().unwrap();
+        if reply["id"] == 1 {
+            held.push(c);
+            assert!(held.len() <= 4, "more than 4 connections from one address");
+            continue;
+        }
+        break reply;
+    };
+    assert_eq!(held.len(), 4);
+    assert_eq!(
+        refused["error"],
+        "SERVER_ERROR: too many connections from this address, try again later"
+    );
+    // Another address still gets in.
+    let mut other = common::RpcClient::from_stream(from([127, 0, 0, 2]));
+    assert!(other.ok("Responder.GetCost", seed_cd())["Cost"].is_number());
+    // The same over HTTP.
+    let http = server.http.port();
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], http));
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        conns.push(connect_from([127, 0, 0, 1], http));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, body) = common::http_request(http, "GET", "/health", "");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("from this address"), "{body}");
+    let mut other = connect_from([127, 0, 0, 2], http);
+    use std::io::{Read, Write};
+    other
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn a_trickling_http_client_is_cut_at_the_request_deadline() {
+    use std::io::{Read, Write};
+    let server = Server::start(json!({"listen": {"request_timeout": "1s"}}));
+    let mut s = std::net::TcpStream::connect(server.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    for byte in head.iter() {
+        if s.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    // Closed without an answer, well before the whole head was sent.
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -82,12 +82,7 @@ pub fn router(api: Arc<Api>) -> Router {
 
 /// Serves HTTP until `shutdown` fires and open connections finish.
 pub async fn serve(listener: TcpListener, api: Arc<Api>, limits: Limits, shutdown: Shutdown) {
-    let listener = LimitedListener::new(
-        listener,
-        limits.max_connections,
-        limits.idle_timeout,
-        api.clone(),
-    );
+    let listener = LimitedListener::new(listener, limits, api.clone());
     let token = shutdown.token.clone();
     if let Err(e) = axum::serve(listener, router(api))
         .with_graceful_shutdown(async move { token.cancelled().await })

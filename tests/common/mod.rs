@@ -190,7 +190,11 @@ pub struct RpcClient {
 
 impl RpcClient {
     pub fn connect(addr: SocketAddr) -> RpcClient {
-        let stream = TcpStream::connect(addr).unwrap();
+        RpcClient::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A client on a connection opened elsewhere (another source address…).
+    pub fn from_stream(stream: TcpStream) -> RpcClient {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         RpcClient {
