@@ -339,3 +339,37 @@ fn a_trickling_http_client_is_cut_at_the_request_deadline() {
         started.elapsed()
     );
 }
+
+#[test]
+fn an_http_body_of_many_requests_has_a_bounded_answer() {
+    let server = Server::start(json!({"limits": {"max_reply_bytes": 1500}}));
+    let mut cd = seed_cd();
+    cd["TimeEnd"] = json!("2012-02-02T17:31:00Z");
+    let one = json!({"id": 1, "method": "Responder.GetCost", "params": [cd]}).to_string();
+    let body = [one.as_str(); 4].join("\n");
+    let (status, text) = server.post("/jsonrpc", &body);
+    assert_eq!(status, 200, "{text}");
+    let replies: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replies.len(), 4);
+    // Each answer is under the limit; once they add up past it, the rest
+    // are not run.
+    assert!(replies[0]["result"]["Cost"].is_number());
+    assert!(replies[1]["result"]["Cost"].is_number());
+    for r in &replies[2..] {
+        assert_eq!(r["error"], "SERVER_ERROR: reply larger than 1500 bytes");
+    }
+    // The same in a 2.0 batch.
+    let one = json!({"jsonrpc": "2.0", "id": 1, "method": "Responder.GetCost", "params": [cd]})
+        .to_string();
+    let (status, text) = server.post("/jsonrpc", &format!("[{}]", [one.as_str(); 4].join(",")));
+    assert_eq!(status, 200, "{text}");
+    let replies: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(replies.len(), 4);
+    assert_eq!(
+        replies[3]["error"]["message"],
+        "SERVER_ERROR: reply larger than 1500 bytes"
+    );
+}
