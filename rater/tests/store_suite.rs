@@ -87,15 +87,14 @@ async fn crud_and_paging(store: Arc<dyn AccountStore>) {
 async fn failed_change_changes_nothing(store: Arc<dyn AccountStore>) {
     let key = AccountKey::new(&tenant("fail"), "a");
     seed(&*store, &key, dec!(5)).await;
-    let e = debit(&*store, &key, Some("op-too-big"), dec!(6))
-        .await
-        .unwrap_err();
+    // Op ids are global: unique per run, so a database kept across runs
+    // does not answer an earlier run's reply.
+    let op = format!("{key}-op-too-big");
+    let e = debit(&*store, &key, Some(&op), dec!(6)).await.unwrap_err();
     assert_eq!(e, AccountError::InsufficientCredit);
     assert_eq!(money(&*store, &key).await, dec!(5));
     // The failed op was not recorded: a retry after a top-up really runs.
-    debit(&*store, &key, Some("op-too-big"), dec!(1))
-        .await
-        .unwrap();
+    debit(&*store, &key, Some(&op), dec!(1)).await.unwrap();
     assert_eq!(money(&*store, &key).await, dec!(4));
 }
 
