@@ -373,3 +373,24 @@ fn an_http_body_of_many_requests_has_a_bounded_answer() {
         "SERVER_ERROR: reply larger than 1500 bytes"
     );
 }
+
+#[test]
+fn whitespace_does_not_keep_a_connection_open() {
+    use std::io::Write;
+    let server = Server::start(json!({"listen": {"idle_timeout": "1s", "request_timeout": "10m"}}));
+    let mut c = server.client();
+    let started = Instant::now();
+    let mut cut = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        if c.stream.write_all(b" ").is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        cut || c.is_closed(),
+        "a whitespace trickle kept the connection"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+}

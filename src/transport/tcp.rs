@@ -16,7 +16,8 @@
 //!   (and the connection closed when it cannot be skipped);
 //! - bytes that are not JSON get one error reply, then the connection is
 //!   closed (the stream cannot be resynchronised);
-//! - a connection that sends nothing for `listen.idle_timeout` is closed;
+//! - a connection that completes no request for `listen.idle_timeout` is
+//!   closed (bytes that are only whitespace do not keep it open);
 //! - once the first byte of a request has arrived, the request must be
 //!   complete within `listen.request_timeout`, however its bytes trickle
 //!   in; else one error reply and the connection is closed;
@@ -128,6 +129,8 @@ pub async fn connection(
     let mut framer = Framer::default();
     // When the request at the front of `buf` must be complete.
     let mut request_deadline: Option<tokio::time::Instant> = None;
+    // Moved on by complete requests only, not by any byte.
+    let mut idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
     loop {
         // Answer every complete request in the buffer.
         let mut start = 0;
@@ -151,6 +154,7 @@ pub async fn connection(
                     }
                     start += len;
                     request_deadline = None;
+                    idle_deadline = tokio::time::Instant::now() + limits.idle_timeout;
                     // Bound the memory a burst of small requests with large
                     // answers can take: write out as we go.
                     if out.len() >= FLUSH_BYTES {
@@ -210,10 +214,8 @@ pub async fn connection(
         } else if request_deadline.is_none() {
             request_deadline = Some(now + limits.request_timeout);
         }
-        let wait_until = match request_deadline {
-            Some(d) => d.min(now + limits.idle_timeout),
-            None => now + limits.idle_timeout,
-        };
+        // A request under way is bound by its own deadline only.
+        let wait_until = request_deadline.unwrap_or(idle_deadline);
         buf.reserve(32 * 1024);
         tokio::select! {
             read = tokio::time::timeout_at(wait_until, stream.read_buf(&mut buf)) => match read {
