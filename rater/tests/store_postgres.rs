@@ -110,7 +110,7 @@ async fn money(store: &dyn AccountStore, key: &AccountKey) -> Decimal {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn repeatable_read_by_default_changes_nothing() {
+async fn under_a_repeatable_read_default_640_concurrent_debits_all_succeed() {
     let Some(db) = Db::create().await else { return };
     admin(&db.admin_url)
         .await
@@ -244,4 +244,46 @@ async fn idempotency_records_are_pruned_on_schedule() {
     debit(&store, &key, Some("op-2"), dec!(1)).await.unwrap();
     assert_eq!(store.prune_ops(Duration::from_secs(3600)).await.unwrap(), 0);
     assert_eq!(money(&store, &key).await, dec!(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serialization_failures_are_retried_and_reported_when_they_persist() {
+    let Some(db) = Db::create().await else { return };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let key = AccountKey::new("t", "s");
+    seed(&store, &key, dec!(10)).await;
+    // Every other write fails as a serialization failure would.
+    admin(&db.url)
+        .await
+        .batch_execute(
+            "CREATE SEQUENCE flaky; \
+             CREATE FUNCTION flaky() RETURNS trigger AS $$ BEGIN \
+               IF nextval('flaky') % 2 = 1 THEN \
+                 RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; \
+               END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER flaky BEFORE UPDATE ON tollgate_accounts FOR EACH ROW EXECUTE FUNCTION flaky();",
+        )
+        .await
+        .unwrap();
+    for i in 0..5 {
+        debit(&store, &key, Some(&format!("s-{i}")), dec!(1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(money(&store, &key).await, dec!(5));
+    // Failing every time: given up after the attempts, with the cause.
+    admin(&db.url)
+        .await
+        .batch_execute(
+            "CREATE OR REPLACE FUNCTION flaky() RETURNS trigger AS $$ BEGIN \
+               RAISE EXCEPTION 'simulated conflict' USING ERRCODE = 'serialization_failure'; END $$ LANGUAGE plpgsql;",
+        )
+        .await
+        .unwrap();
+    let e = debit(&store, &key, None, dec!(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "SERVER_ERROR: postgres: ERROR 40001: simulated conflict");
+    assert_eq!(money(&store, &key).await, dec!(5));
 }
