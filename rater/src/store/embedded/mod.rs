@@ -207,17 +207,29 @@ impl AccountStore for EmbeddedStore {
             .filter(|k| k.tenant == tenant && ids.is_none_or(|ids| ids.contains(&k.account)))
             .collect();
         keys.sort();
+        // Page before cloning: a small page of many accounts copies only
+        // the page (a slot emptied meanwhile is passed over).
+        let limit = limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
+        let mut skipped = 0;
         for key in keys {
-            if let Some(account) = self.get(&key).await? {
-                out.push(account);
+            if out.len() >= limit {
+                break;
             }
+            let Some(slot) = self.accounts.get(&key).map(|s| s.clone()) else {
+                continue;
+            };
+            let guard = slot.lock().await;
+            let Some(account) = guard.as_ref() else {
+                continue;
+            };
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(account.clone());
         }
-        Ok(out
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect())
+        Ok(out)
     }
 
     async fn update(
