@@ -21,5 +21,8 @@ export TOLLGATE_TEST_PG_URL
 echo "started at $TOLLGATE_TEST_PG_URL"
 
 echo "== tests"
+# The proptest fuzzers (tests/fuzz_rpc.rs, rater/tests/fuzz_loader.rs) run
+# more cases here than in a plain cargo test: ~17 s together on a 2-core machine.
+export TOLLGATE_FUZZ_CASES="${TOLLGATE_FUZZ_CASES:-3000}"
 cargo test --workspace
 echo "== third-party ESL client"; integration/check-third-party.sh

@@ -12,17 +12,20 @@
 //! ```json
 //! {
 //!   "general":  {"timezone": "UTC", "default_tenant": "cgrates.org", "default_category": "call", "default_request_type": "*prepaid"},
-//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000"},
+//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000", "idle_timeout": "10m", "max_connections": 1024, "max_connections_per_ip": 64, "request_timeout": "30s"},
 //!   "tariffplan": "conf/tariffplans/sample",
 //!   "store":    {"type": "embedded", "path": "data"},
 //!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "limit_grace": "10s", "max_session_time": "step_down"},
+//!   "limits":   {"max_usage": "72h", "max_reply_bytes": 33554432},
 //!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
 //! }
 //! ```
 //!
 //! Beyond the contract keys, `listen` also takes `idle_timeout` (Go
-//! duration, default `10m`) and `max_connections` (per listener, default
-//! 1024).
+//! duration, default `10m`), `max_connections` (per listener, default
+//! 1024), `max_connections_per_ip` (default 64) and `request_timeout`
+//! (default `30s`), and `limits` bounds the work of one request (`max_usage`,
+//! default `72h`; `max_reply_bytes`, default 32 MiB).
 
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -69,6 +72,7 @@ pub struct Config {
     pub store: Store,
     pub sessions: Sessions,
     pub freeswitch: Vec<FreeSwitch>,
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             store: Store::default(),
             sessions: Sessions::default(),
             freeswitch: vec![FreeSwitch::default()],
+            limits: Limits::default(),
         }
     }
 }
@@ -129,6 +134,13 @@ pub struct Listen {
     /// Connections served at once, per listener; more are refused with an error.
     #[serde(deserialize_with = "positive_usize")]
     pub max_connections: usize,
+    /// Connections served at once from one client address, per listener.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_connections_per_ip: usize,
+    /// Once the first byte of a request has arrived, the whole request must
+    /// arrive within this; else the connection is closed.
+    #[serde(deserialize_with = "positive_std_duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for Listen {
@@ -138,6 +150,33 @@ impl Default for Listen {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
             idle_timeout: Duration::from_secs(600),
             max_connections: 1024,
+            max_connections_per_ip: 64,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `limits`: the most work and memory one request may ask for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The longest usage one request may rate, debit or ask the maximum
+    /// session time for (`TimeEnd - TimeStart`, or GetMaxSessionTime's
+    /// `Amount`); longer is refused with `MAX_USAGE_EXCEEDED` before any
+    /// work. At least `sessions.max_call_duration`.
+    #[serde(deserialize_with = "positive_duration")]
+    pub max_usage: TimeDelta,
+    /// The largest result one method may answer; a larger one is replaced
+    /// by `SERVER_ERROR: reply larger than N bytes`.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_reply_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_usage: TimeDelta::hours(72),
+            max_reply_bytes: 32 << 20,
         }
     }
 }
@@ -155,7 +194,18 @@ pub enum Store {
     Postgres {
         #[serde(deserialize_with = "postgres_url")]
         url: String,
+        /// How long idempotency records are kept (a retry of an older op
+        /// is applied again); pruned every quarter of it. `0s` keeps them.
+        #[serde(
+            default = "default_ops_retention",
+            deserialize_with = "non_negative_std_duration"
+        )]
+        ops_retention: Duration,
     },
+}
+
+fn default_ops_retention() -> Duration {
+    rater::store::postgres::DEFAULT_OPS_RETENTION
 }
 
 fn default_store_path() -> PathBuf {
@@ -186,7 +236,12 @@ impl Store {
             Store::Embedded { path } => rater::store::StoreConfig::Embedded {
                 path: path.join("accounts"),
             },
-            Store::Postgres { url } => rater::store::StoreConfig::Postgres { url: url.clone() },
+            Store::Postgres { url, ops_retention } => rater::store::StoreConfig::Postgres {
+                url: url.clone(),
+                options: rater::store::postgres::PgOptions {
+                    ops_retention: *ops_retention,
+                },
+            },
         }
     }
 
@@ -347,6 +402,12 @@ impl Config {
                 "must not exceed sessions.max_call_duration".into(),
             ));
         }
+        if self.limits.max_usage < s.max_call_duration {
+            return Err(invalid(
+                "limits.max_usage",
+                "must not be less than sessions.max_call_duration".into(),
+            ));
+        }
         let mut aliases = HashSet::new();
         for (i, fs) in self.freeswitch.iter().enumerate() {
             if !aliases.insert(fs.alias.as_str()) {
@@ -485,6 +546,12 @@ fn positive_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D:
         .map_err(serde::de::Error::custom)
 }
 
+fn non_negative_std_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    non_negative_duration(d)?
+        .to_std()
+        .map_err(serde::de::Error::custom)
+}
+
 fn positive_f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if v.is_finite() && v > 0.0 {
@@ -555,6 +622,10 @@ mod tests {
         assert!(e.contains("freeswitch[0].address"), "{e}");
         let e = err(r#"{"sessions": {"min_call_duration": "4h"}}"#);
         assert!(e.contains("sessions.min_call_duration"), "{e}");
+        let e = err(r#"{"limits": {"max_usage": "2h"}}"#);
+        assert!(e.contains("limits.max_usage"), "{e}");
+        let e = err(r#"{"limits": {"max_reply_bytes": 0}}"#);
+        assert!(e.contains("limits.max_reply_bytes"), "{e}");
         let e = err(r#"{"sessions": {"max_session_time": "guess"}}"#);
         assert!(e.contains("sessions.max_session_time"), "{e}");
     }
@@ -569,10 +640,19 @@ mod tests {
         assert_eq!(
             c.store,
             Store::Postgres {
-                url: "postgres://u:p@h/db".into()
+                url: "postgres://u:p@h/db".into(),
+                ops_retention: Duration::from_secs(24 * 3600),
             }
         );
         assert_eq!(c.tariffplan, Some(PathBuf::from("/abs/tp")));
+        let c = Config::parse(
+            r#"{"store": {"type": "postgres", "url": "postgres://h/db", "ops_retention": "1h"}}"#,
+            "t",
+        )
+        .unwrap();
+        assert!(
+            matches!(c.store, Store::Postgres { ops_retention, .. } if ops_retention == Duration::from_secs(3600))
+        );
         let c = Config::parse(r#"{"store": {"type": "embedded"}, "tariffplan": ""}"#, "t").unwrap();
         assert_eq!(c.store, Store::default());
         assert_eq!(c.tariffplan, None);

@@ -56,6 +56,8 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     let limits = Limits {
         idle_timeout: listen.idle_timeout,
         max_connections: listen.max_connections,
+        max_connections_per_ip: listen.max_connections_per_ip,
+        request_timeout: listen.request_timeout,
     };
     let shutdown = Shutdown::default();
     let mut running = Running {

@@ -87,15 +87,14 @@ async fn crud_and_paging(store: Arc<dyn AccountStore>) {
 async fn failed_change_changes_nothing(store: Arc<dyn AccountStore>) {
     let key = AccountKey::new(&tenant("fail"), "a");
     seed(&*store, &key, dec!(5)).await;
-    let e = debit(&*store, &key, Some("op-too-big"), dec!(6))
-        .await
-        .unwrap_err();
+    // Op ids are global: unique per run, so a database kept across runs
+    // does not answer an earlier run's reply.
+    let op = format!("{key}-op-too-big");
+    let e = debit(&*store, &key, Some(&op), dec!(6)).await.unwrap_err();
     assert_eq!(e, AccountError::InsufficientCredit);
     assert_eq!(money(&*store, &key).await, dec!(5));
     // The failed op was not recorded: a retry after a top-up really runs.
-    debit(&*store, &key, Some("op-too-big"), dec!(1))
-        .await
-        .unwrap();
+    debit(&*store, &key, Some(&op), dec!(1)).await.unwrap();
     assert_eq!(money(&*store, &key).await, dec!(4));
 }
 
@@ -319,4 +318,67 @@ async fn one_process_per_store_directory() {
     let _first = EmbeddedStore::open(dir.path()).unwrap();
     let e = EmbeddedStore::open(dir.path()).err().unwrap();
     assert!(e.to_string().contains("in use"), "{e}");
+}
+
+/// A change for an account that does not exist, failing or not, leaves
+/// nothing in memory: a client sending many cannot grow the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_keeps_no_trace_of_changes_to_missing_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let key = AccountKey::new("t", "real");
+    seed(&*store, &key, dec!(100)).await;
+    let slots = store.slots();
+    assert_eq!(slots, 1);
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..50_000 {
+                    let missing = AccountKey::new("t", &format!("missing-{t}-{i}"));
+                    let e = debit(&*store, &missing, None, dec!(1)).await.unwrap_err();
+                    assert_eq!(e, AccountError::AccountNotFound);
+                    // The same key again and again, with an op id, from
+                    // several tasks at once.
+                    let same = AccountKey::new("t", "ghost");
+                    let op = format!("op-{t}-{i}");
+                    assert!(debit(&*store, &same, Some(&op), dec!(1)).await.is_err());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.slots(), slots);
+    assert_eq!(store.list("t", None, 0, None).await.unwrap().len(), 1);
+    // A removed account leaves no slot either, and the real one is intact.
+    let gone = AccountKey::new("t", "gone");
+    seed(&*store, &gone, dec!(1)).await;
+    assert_eq!(store.slots(), 2);
+    store
+        .update(&gone, None, &mut |acc| {
+            *acc = None;
+            Ok(serde_json::Value::Null)
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.slots(), 1);
+    assert!(store.get(&gone).await.unwrap().is_none());
+    assert_eq!(money(&*store, &key).await, dec!(100));
+    // Concurrent debits of one real account still never overdraw.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let _ = debit(&*store, &key, None, dec!(1)).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(money(&*store, &key).await, dec!(0));
 }

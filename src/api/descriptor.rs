@@ -34,6 +34,8 @@ pub struct Defaults {
     pub tenant: String,
     pub category: String,
     pub request_type: String,
+    /// `limits.max_usage`: the longest usage a request may ask for.
+    pub max_usage: TimeDelta,
 }
 
 impl Defaults {
@@ -42,6 +44,7 @@ impl Defaults {
             tenant: config.general.default_tenant.clone(),
             category: config.general.default_category.clone(),
             request_type: config.general.default_request_type.clone(),
+            max_usage: config.limits.max_usage,
         }
     }
 }
@@ -99,10 +102,18 @@ pub fn decode_descriptor(
         None => now(),
     };
     let duration_index = TimeDelta::nanoseconds(obj.i64("DurationIndex")?.unwrap_or(0));
+    // Bound the work before doing any: rating is linear in the usage.
+    check_usage(duration_index, defaults)?;
     let (time_end, has_time_end) = match obj.time("TimeEnd")? {
         Some(t) => (t, true),
-        None => (time_start + duration_index, !duration_index.is_zero()),
+        None => (
+            time_start
+                .checked_add_signed(duration_index)
+                .ok_or_else(|| ApiError::Invalid("DurationIndex: out of range".into()))?,
+            !duration_index.is_zero(),
+        ),
     };
+    check_usage(time_end - time_start, defaults)?;
     let loop_index = match obj.i64("LoopIndex")? {
         None => 0,
         Some(i) => u32::try_from(i).map_err(|_| {
@@ -133,6 +144,19 @@ pub fn decode_descriptor(
         perform_rounding: obj.bool("PerformRounding")?.unwrap_or(false),
         has_time_end,
     })
+}
+
+/// Refuses a usage longer than `limits.max_usage` with `MAX_USAGE_EXCEEDED`.
+pub fn check_usage(usage: TimeDelta, defaults: &Defaults) -> Result<(), ApiError> {
+    if usage > defaults.max_usage {
+        tracing::debug!(
+            usage_s = usage.num_seconds(),
+            max_s = defaults.max_usage.num_seconds(),
+            "usage over limits.max_usage"
+        );
+        return Err(ApiError::MaxUsageExceeded);
+    }
+    Ok(())
 }
 
 /// The modern `ToR` and the 2012 `TOR` (a category), from every key that
@@ -179,6 +203,7 @@ mod tests {
             tenant: "cgrates.org".into(),
             category: "call".into(),
             request_type: "*prepaid".into(),
+            max_usage: TimeDelta::hours(72),
         }
     }
 

@@ -17,6 +17,30 @@ pub mod sessions;
 use crate::rpc::{Registry, RegistryBuilder};
 
 /// Services the TP API answers under: the 2013 name and the modern one.
+/// Requests rating more usage than this run on the blocking pool, so that
+/// a long one (up to `limits.max_usage`) never holds a runtime worker while
+/// the short ones every call makes stay inline.
+pub fn inline_usage() -> chrono::TimeDelta {
+    chrono::TimeDelta::hours(1)
+}
+
+/// Runs `fut` to its end: here when `heavy` is false, else on a thread of
+/// the blocking pool (rating and debit allocation are CPU work that grows
+/// with the usage asked for).
+pub async fn off_workers_if<T, F>(heavy: bool, fut: F) -> Result<T, crate::rpc::ApiError>
+where
+    F: std::future::Future<Output = Result<T, crate::rpc::ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    if !heavy {
+        return fut.await;
+    }
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(fut))
+        .await
+        .unwrap_or_else(|e| Err(crate::rpc::ApiError::server(format!("method failed: {e}"))))
+}
+
 pub const APIER_SERVICES: [&str; 2] = ["ApierV1", "APIerSv1"];
 
 /// The registry of every implemented method.

@@ -22,6 +22,10 @@ pub enum ApiError {
     InsufficientCredit,
     #[error("ACCOUNT_NOT_FOUND")]
     AccountNotFound,
+    /// The usage asked for exceeds `limits.max_usage` (CGRateS's
+    /// `ErrMaxUsageExceeded`); refused before any work.
+    #[error("MAX_USAGE_EXCEEDED")]
+    MaxUsageExceeded,
     /// Something failed on the server side, or a value is unusable.
     #[error("SERVER_ERROR: {0}")]
     ServerError(String),
@@ -92,6 +96,7 @@ impl ApiError {
             "RATING_PLAN_NOT_FOUND" => return ApiError::RatingPlanNotFound,
             "INSUFFICIENT_CREDIT" => return ApiError::InsufficientCredit,
             "ACCOUNT_NOT_FOUND" => return ApiError::AccountNotFound,
+            "MAX_USAGE_EXCEEDED" => return ApiError::MaxUsageExceeded,
             _ => {}
         }
         if let Some(list) = text

@@ -13,7 +13,7 @@ pub mod registry;
 
 pub use error::{ApiError, ErrorClass};
 pub use params::Obj;
-pub use registry::{Params, Registry, RegistryBuilder};
+pub use registry::{Params, Ran, Registry, RegistryBuilder};
 
 use crate::metrics::Metrics;
 use crate::state::AppState;

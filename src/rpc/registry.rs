@@ -8,6 +8,11 @@
 //!
 //! - [`RegistryBuilder::sync`]: pure CPU work that finishes in
 //!   microseconds (GetCost); called inline on the connection's task.
+//! - [`RegistryBuilder::sync_or_blocking`]: CPU work whose size the
+//!   request decides (GetCost rates as many hours as it is asked): called
+//!   inline, where the function may answer [`Ran::Offload`] after a cheap
+//!   look at the request, and is then called again on the blocking pool,
+//!   so a long request never holds a runtime worker.
 //! - [`RegistryBuilder::blocking`]: file or database I/O done with
 //!   blocking calls (fsync); run on tokio's blocking pool.
 //! - [`RegistryBuilder::asynchronous`]: an `async` function.
@@ -56,6 +61,18 @@ impl<'a> Params<'a> {
 pub type Json = Vec<u8>;
 
 type SyncFn = dyn Fn(&AppState, Params<'_>, &mut Vec<u8>) -> Result<(), ApiError> + Send + Sync;
+/// What a [`RegistryBuilder::sync_or_blocking`] method did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// It answered.
+    Done,
+    /// It did nothing: the request is too big to run on a runtime worker.
+    /// Only answered when called with `inline == true`.
+    Offload,
+}
+
+type SizedFn =
+    dyn Fn(&AppState, Params<'_>, &mut Vec<u8>, bool) -> Result<Ran, ApiError> + Send + Sync;
 type AsyncFn = dyn Fn(Arc<AppState>, Box<RawValue>) -> BoxFuture<'static, Result<Json, ApiError>>
     + Send
     + Sync;
@@ -63,6 +80,7 @@ type AsyncFn = dyn Fn(Arc<AppState>, Box<RawValue>) -> BoxFuture<'static, Result
 #[derive(Clone)]
 enum Handler {
     Sync(Arc<SyncFn>),
+    Sized(Arc<SizedFn>),
     Async(Arc<AsyncFn>),
 }
 
@@ -130,6 +148,22 @@ impl RegistryBuilder {
         self
     }
 
+    /// Like [`sync_json`](Self::sync_json), for a method whose work grows
+    /// with the request. It is first called with `inline == true` on the
+    /// connection's task; it answers [`Ran::Offload`] (having appended
+    /// nothing) when the request is too big for that, and is then called
+    /// with `inline == false` on the blocking pool.
+    pub fn sync_or_blocking<F>(&mut self, names: &[&str], f: F) -> &mut Self
+    where
+        F: Fn(&AppState, Params<'_>, &mut Vec<u8>, bool) -> Result<Ran, ApiError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.add(names, Handler::Sized(Arc::new(f)));
+        self
+    }
+
     /// A method doing blocking I/O (files, fsync); it runs on the blocking pool.
     pub fn blocking<F, R>(&mut self, names: &[&str], f: F) -> &mut Self
     where
@@ -194,6 +228,11 @@ impl RegistryBuilder {
             .collect();
         Registry { methods, services }
     }
+}
+
+/// The error that replaces a result over `limits.max_reply_bytes`.
+pub fn reply_too_large(max: usize) -> ApiError {
+    ApiError::server(format!("reply larger than {max} bytes"))
 }
 
 /// Every method the server answers, by `Service.Method`.
@@ -266,15 +305,54 @@ impl Registry {
                 let _entered = span.enter();
                 f(state, Params::new(params), out)
             }
+            Handler::Sized(f) => {
+                let ran = {
+                    let _entered = span.enter();
+                    f(state, Params::new(params), out, true)
+                };
+                match ran {
+                    Ok(Ran::Done) => Ok(()),
+                    Err(e) => Err(e),
+                    Ok(Ran::Offload) => {
+                        let (f, state, raw) = (f.clone(), state.clone(), owned(params));
+                        let inner = span.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let _entered = inner.enter();
+                            let mut json = Vec::new();
+                            f(&state, Params::new(&raw), &mut json, false).map(|_| json)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(ApiError::server(format!("method failed: {e}"))))
+                        .map(|json| out.extend_from_slice(&json))
+                    }
+                }
+            }
             Handler::Async(f) => f(state.clone(), owned(params))
                 .instrument(span.clone())
                 .await
                 .map(|json| out.extend_from_slice(&json)),
         };
+        let max = state.config.limits.max_reply_bytes;
+        let result = match result {
+            Ok(()) if out.len() - mark > max => {
+                tracing::warn!(
+                    method = name,
+                    bytes = out.len() - mark,
+                    max,
+                    "reply over limits.max_reply_bytes"
+                );
+                Err(reply_too_large(max))
+            }
+            other => other,
+        };
         let class = result.as_ref().err().map(ApiError::class);
         method.stats.record(class, started.elapsed());
         if let Err(e) = &result {
             out.truncate(mark);
+            if out.capacity() > 2 * mark.max(1 << 20) {
+                // Do not keep the memory of a refused huge reply.
+                out.shrink_to(mark.max(16 * 1024));
+            }
             let _entered = span.enter();
             match e.class() {
                 ErrorClass::Server => tracing::warn!(error = %e, "request failed"),

@@ -82,12 +82,7 @@ pub fn router(api: Arc<Api>) -> Router {
 
 /// Serves HTTP until `shutdown` fires and open connections finish.
 pub async fn serve(listener: TcpListener, api: Arc<Api>, limits: Limits, shutdown: Shutdown) {
-    let listener = LimitedListener::new(
-        listener,
-        limits.max_connections,
-        limits.idle_timeout,
-        api.clone(),
-    );
+    let listener = LimitedListener::new(listener, limits, api.clone());
     let token = shutdown.token.clone();
     if let Err(e) = axum::serve(listener, router(api))
         .with_graceful_shutdown(async move { token.cancelled().await })
@@ -138,7 +133,11 @@ async fn jsonrpc(State(api): State<Arc<Api>>, body: Body) -> Response {
         match requests.next() {
             None => break,
             Some(Ok(req)) => {
-                if api.answer(&req, &mut out).await {
+                if out.len() > api.state.config.limits.max_reply_bytes {
+                    if over_budget(api.state.config.limits.max_reply_bytes, &req, &mut out) {
+                        answered += 1;
+                    }
+                } else if api.answer(&req, &mut out).await {
                     answered += 1;
                 }
             }
@@ -165,6 +164,22 @@ async fn jsonrpc(State(api): State<Arc<Api>>, body: Body) -> Response {
         return StatusCode::NO_CONTENT.into_response();
     }
     json(StatusCode::OK, out)
+}
+
+/// Answers a request of a body whose replies already exceed
+/// `limits.max_reply_bytes` without running it (the body's answer must
+/// stay bounded). Returns false for a notification.
+fn over_budget(max: usize, req: &Request<'_>, out: &mut Vec<u8>) -> bool {
+    let e = crate::rpc::registry::reply_too_large(max);
+    if req.v2 {
+        if req.id.is_none_or(|id| id.get() == "null") {
+            return false;
+        }
+        codec::error_v2(out, req.id, e.code(), &e.to_string());
+    } else {
+        codec::error_v1(out, req.id, &e.to_string());
+    }
+    true
 }
 
 /// A JSON-RPC 2.0 batch: an array of requests answered by an array.
@@ -194,7 +209,9 @@ async fn batch(api: &Api, bytes: &[u8]) -> Response {
         if count > 0 {
             out.push(b',');
         }
+        let max = api.state.config.limits.max_reply_bytes;
         let wrote = match serde_json::from_str::<Request>(item.get()) {
+            Ok(req) if out.len() > max => over_budget(max, &req, &mut out),
             Ok(req) => api.answer(&req, &mut out).await,
             Err(e) => {
                 codec::error_v2(&mut out, None, -32600, &format!("invalid request: {e}"));

@@ -1,6 +1,7 @@
 //! The front ends: raw TCP JSON-RPC ([`tcp`]) and HTTP ([`http`]), both
 //! calling the one registry through [`Api`](crate::rpc::Api).
 
+pub mod framer;
 pub mod http;
 pub mod limits;
 pub mod query;

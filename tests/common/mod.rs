@@ -115,6 +115,23 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The server's resident memory in bytes (Linux `/proc`).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kb * 1024
+    }
+
     /// A JSON-RPC 1.0 client on the raw TCP port.
     pub fn client(&self) -> RpcClient {
         RpcClient::connect(self.rpc)
@@ -188,7 +205,11 @@ pub struct RpcClient {
 
 impl RpcClient {
     pub fn connect(addr: SocketAddr) -> RpcClient {
-        let stream = TcpStream::connect(addr).unwrap();
+        RpcClient::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A client on a connection opened elsewhere (another source address…).
+    pub fn from_stream(stream: TcpStream) -> RpcClient {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         RpcClient {

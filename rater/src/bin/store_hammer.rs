@@ -30,6 +30,7 @@ async fn main() {
         },
         "postgres" => StoreConfig::Postgres {
             url: args[1].clone(),
+            options: Default::default(),
         },
         _ => usage(),
     };

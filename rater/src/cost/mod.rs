@@ -31,6 +31,6 @@ impl TariffPlan {
         let mut spans = Vec::with_capacity(2);
         split::split(self.timezone, cd, &pieces, &mut spans)?;
         split::round_to_increments(&mut spans);
-        Ok(price::price(cd, &pieces, spans))
+        price::price(cd, &pieces, spans)
     }
 }

@@ -6,6 +6,7 @@ use super::resolve::RatedPiece;
 use super::split::RawSpan;
 use crate::callcost::{CallCost, Increment, Timespan};
 use crate::descriptor::CallDescriptor;
+use crate::error::RatingError;
 use crate::tariff::MaxCostStrategy;
 use chrono::TimeDelta;
 use rust_decimal::Decimal;
@@ -53,17 +54,36 @@ fn capped_increments(
     out
 }
 
+/// The error of a cost beyond the decimal range (absurd rates, or an absurd
+/// `MaxCostSoFar`): refused, never a panic.
+fn overflow() -> RatingError {
+    RatingError::Invalid(
+        "the cost is beyond the decimal range (check the rates and MaxCostSoFar)".into(),
+    )
+}
+
+/// `a × b / c`, or the overflow error.
+fn mul_div(a: Decimal, b: Decimal, c: Decimal) -> Result<Decimal, RatingError> {
+    a.checked_mul(b)
+        .and_then(|v| v.checked_div(c))
+        .ok_or_else(overflow)
+}
+
+fn add(a: Decimal, b: Decimal) -> Result<Decimal, RatingError> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
 pub(crate) fn price(
     cd: &CallDescriptor,
     pieces: &[RatedPiece<'_>],
     spans: Vec<RawSpan<'_>>,
-) -> CallCost {
+) -> Result<CallCost, RatingError> {
     let elapsed0 = cd.elapsed_at_start();
     let connect_fee = match spans.first() {
         Some(first) if cd.loop_index == 0 => first.interval.rating.connect_fee(),
         _ => Decimal::ZERO,
     };
-    let mut so_far = cd.max_cost_so_far + connect_fee;
+    let mut so_far = add(cd.max_cost_so_far, connect_fee)?;
     let mut total = connect_fee;
     let mut unrounded = connect_fee;
     let mut rated = TimeDelta::zero();
@@ -80,8 +100,8 @@ pub(crate) fn price(
             .max(1);
         let n = (duration.num_nanoseconds().unwrap_or(0) / inc_ns).max(0) as u64;
         let unit = nanos(group.rate_unit);
-        let inc_cost = nanos(group.rate_increment) * group.value / unit;
-        let mut raw = nanos(duration) * group.value / unit;
+        let inc_cost = mul_div(nanos(group.rate_increment), group.value, unit)?;
+        let mut raw = mul_div(nanos(duration), group.value, unit)?;
         let mut increments = vec![Increment {
             duration: group.rate_increment,
             cost: inc_cost,
@@ -89,7 +109,7 @@ pub(crate) fn price(
         }];
         let span_elapsed = elapsed0 + (span.start - cd.time_start);
         match rating.max_cost {
-            Some(mc) if mc.strategy == MaxCostStrategy::Free && so_far + raw > mc.amount => {
+            Some(mc) if mc.strategy == MaxCostStrategy::Free && add(so_far, raw)? > mc.amount => {
                 let allowed = (mc.amount - so_far).max(Decimal::ZERO);
                 increments = capped_increments(group.rate_increment, inc_cost, n, allowed);
                 raw = allowed;
@@ -97,7 +117,7 @@ pub(crate) fn price(
             Some(mc)
                 if mc.strategy == MaxCostStrategy::Disconnect
                     && reached_at.is_none()
-                    && so_far + raw >= mc.amount =>
+                    && add(so_far, raw)? >= mc.amount =>
             {
                 let left = (mc.amount - so_far).max(Decimal::ZERO);
                 let m = if inc_cost > Decimal::ZERO {
@@ -114,10 +134,10 @@ pub(crate) fn price(
             }
             _ => {}
         }
-        so_far += raw;
-        unrounded += raw;
+        so_far = add(so_far, raw)?;
+        unrounded = add(unrounded, raw)?;
         let cost = rating.round(raw);
-        total += cost;
+        total = add(total, cost)?;
         rated += duration;
         let piece = &pieces[span.piece];
         timespans.push(Timespan {
@@ -135,7 +155,7 @@ pub(crate) fn price(
             rating_plan: piece.plan.clone(),
         });
     }
-    CallCost {
+    Ok(CallCost {
         cost: total.normalize(),
         connect_fee,
         rated_usage: rated,
@@ -143,5 +163,5 @@ pub(crate) fn price(
         unrounded_cost: unrounded,
         max_cost_reached_at: reached_at,
         ..CallCost::empty(cd)
-    }
+    })
 }

@@ -55,8 +55,8 @@ pub trait AccountStore: Send + Sync + 'static {
 pub async fn open(kind: &StoreConfig) -> Result<std::sync::Arc<dyn AccountStore>, AccountError> {
     Ok(match kind {
         StoreConfig::Embedded { path } => std::sync::Arc::new(embedded::EmbeddedStore::open(path)?),
-        StoreConfig::Postgres { url } => {
-            std::sync::Arc::new(postgres::PostgresStore::connect(url).await?)
+        StoreConfig::Postgres { url, options } => {
+            std::sync::Arc::new(postgres::PostgresStore::connect_with(url, *options).await?)
         }
     })
 }
@@ -64,6 +64,11 @@ pub async fn open(kind: &StoreConfig) -> Result<std::sync::Arc<dyn AccountStore>
 /// Which store, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
-    Embedded { path: std::path::PathBuf },
-    Postgres { url: String },
+    Embedded {
+        path: std::path::PathBuf,
+    },
+    Postgres {
+        url: String,
+        options: postgres::PgOptions,
+    },
 }

@@ -8,6 +8,7 @@
 //! call descriptor with a `Charges` list).
 
 use crate::api::descriptor::{decode_descriptor, DescriptorRequest};
+use crate::api::{inline_usage, off_workers_if};
 use crate::rpc::{ApiError, Obj, Params, RegistryBuilder};
 use crate::state::AppState;
 use chrono::Utc;
@@ -19,21 +20,29 @@ use std::sync::Arc;
 pub fn register(r: &mut RegistryBuilder) {
     r.asynchronous(&["Responder.Debit"], |state, raw| async move {
         let (req, origin) = request(&state, &Params::new(&raw).obj("CallDescriptor")?)?;
-        let reply = state
-            .engine
-            .debit(&req.cd, &origin, req.dry_run)
-            .await
-            .map_err(ApiError::from_words)?;
-        Ok(reply.json)
+        let heavy = req.cd.duration() > inline_usage();
+        off_workers_if(heavy, async move {
+            let reply = state
+                .engine
+                .debit(&req.cd, &origin, req.dry_run)
+                .await
+                .map_err(ApiError::from_words)?;
+            Ok(reply.json)
+        })
+        .await
     });
     r.asynchronous(&["Responder.MaxDebit"], |state, raw| async move {
         let (req, origin) = request(&state, &Params::new(&raw).obj("CallDescriptor")?)?;
-        let reply = state
-            .engine
-            .max_debit(&req.cd, &origin, req.dry_run)
-            .await
-            .map_err(ApiError::from_words)?;
-        Ok(reply.json)
+        let heavy = req.cd.duration() > inline_usage();
+        off_workers_if(heavy, async move {
+            let reply = state
+                .engine
+                .max_debit(&req.cd, &origin, req.dry_run)
+                .await
+                .map_err(ApiError::from_words)?;
+            Ok(reply.json)
+        })
+        .await
     });
     r.asynchronous(&["Responder.RefundIncrements"], |state, raw| async move {
         let obj = Params::new(&raw).obj("CallDescriptor")?;

@@ -5,6 +5,8 @@
 //! The answer is a number of seconds.
 
 use super::debit::request;
+use crate::api::descriptor::check_usage;
+use crate::api::{inline_usage, off_workers_if};
 use crate::rpc::{ApiError, Params, RegistryBuilder};
 use chrono::TimeDelta;
 use rater::account::MaxSessionMethod;
@@ -22,7 +24,14 @@ pub fn register(r: &mut RegistryBuilder) {
         };
         let requested = match req.amount {
             Some(secs) => {
-                let nanos = (secs * Decimal::from(1_000_000_000)).trunc();
+                // Refuse before converting: a huge Amount must not overflow.
+                if secs > Decimal::from(state.defaults.max_usage.num_seconds()) {
+                    return Err(ApiError::MaxUsageExceeded);
+                }
+                let nanos = secs
+                    .checked_mul(Decimal::from(1_000_000_000))
+                    .ok_or_else(|| ApiError::Invalid("Amount: too large".into()))?
+                    .trunc();
                 TimeDelta::nanoseconds(
                     i64::try_from(nanos.mantissa() / 10i128.pow(nanos.scale()))
                         .map_err(|_| ApiError::Invalid("Amount: too large".into()))?,
@@ -36,12 +45,18 @@ pub fn register(r: &mut RegistryBuilder) {
                 "the requested duration is negative".into(),
             ));
         }
+        check_usage(requested, &state.defaults)?;
         req.cd.time_end = req.cd.time_start + requested;
-        let d = state
-            .engine
-            .max_session_time(&req.cd, method)
-            .await
-            .map_err(ApiError::from_words)?;
+        let heavy = requested > inline_usage();
+        let engine_state = state.clone();
+        let d = off_workers_if(heavy, async move {
+            engine_state
+                .engine
+                .max_session_time(&req.cd, method)
+                .await
+                .map_err(ApiError::from_words)
+        })
+        .await?;
         let secs = Decimal::from(d.num_nanoseconds().unwrap_or(0)) / Decimal::from(1_000_000_000);
         Ok(rater::engine::number(secs.normalize()))
     });

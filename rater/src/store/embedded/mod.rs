@@ -143,6 +143,28 @@ impl EmbeddedStore {
             .clone()
     }
 
+    /// Forgets `key`'s slot when it holds no account and no other task
+    /// holds the slot (each waiter has its own clone). Called by the holder
+    /// of the slot's lock, so that a change for an account that does not
+    /// exist, failed or not, leaves nothing behind in memory. A task that
+    /// looks the key up after this makes a fresh slot, which is equivalent:
+    /// both say "no account", and the log's order was kept under the lock.
+    fn release_if_empty(&self, key: &AccountKey, slot: &Slot, empty: bool) {
+        if empty {
+            // The map's reference and ours; the shard's write lock makes the
+            // check and the removal one step against `slot()`'s clones.
+            self.accounts.remove_if(key, |_, s| {
+                Arc::ptr_eq(s, slot) && Arc::strong_count(s) == 2
+            });
+        }
+    }
+
+    /// How many account slots are in memory (accounts, plus the
+    /// transient slot of a change in progress); for tests and metrics.
+    pub fn slots(&self) -> usize {
+        self.accounts.len()
+    }
+
     /// A remembered op's reply, decoded outside the ops' lock.
     fn reply_of(&self, op: &str) -> Option<Value> {
         let record = lock(&self.ops).record(op)?;
@@ -185,17 +207,29 @@ impl AccountStore for EmbeddedStore {
             .filter(|k| k.tenant == tenant && ids.is_none_or(|ids| ids.contains(&k.account)))
             .collect();
         keys.sort();
+        // Page before cloning: a small page of many accounts copies only
+        // the page (a slot emptied meanwhile is passed over).
+        let limit = limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
+        let mut skipped = 0;
         for key in keys {
-            if let Some(account) = self.get(&key).await? {
-                out.push(account);
+            if out.len() >= limit {
+                break;
             }
+            let Some(slot) = self.accounts.get(&key).map(|s| s.clone()) else {
+                continue;
+            };
+            let guard = slot.lock().await;
+            let Some(account) = guard.as_ref() else {
+                continue;
+            };
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            out.push(account.clone());
         }
-        Ok(out
-            .into_iter()
-            .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
-            .collect())
+        Ok(out)
     }
 
     async fn update(
@@ -210,11 +244,18 @@ impl AccountStore for EmbeddedStore {
             // A retry may come while the first attempt's record is still on
             // its way to disk: answer only once it is there, and never if
             // writing it failed.
+            self.release_if_empty(key, &slot, current.is_none());
             drop(current);
             return durable(self.writer.barrier()).await.map(|()| reply);
         }
         let mut next = current.clone();
-        let reply = change(&mut next)?;
+        let reply = match change(&mut next) {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.release_if_empty(key, &slot, current.is_none());
+                return Err(e);
+            }
+        };
         let entry = Entry {
             key: key.to_string(),
             account: next,
@@ -236,6 +277,7 @@ impl AccountStore for EmbeddedStore {
             None => self.writer.append(entry.key, removed, None, bytes),
         };
         *current = entry.account;
+        self.release_if_empty(key, &slot, current.is_none());
         drop(current);
         durable(ack).await.map(|()| reply)
     }
