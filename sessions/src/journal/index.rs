@@ -65,6 +65,14 @@ impl Index {
             .create(true)
             .truncate(false)
             .open(path)?;
+        // The journal's name (and its directory's, if just created) is
+        // durable only once the directories holding them are fsynced.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+            if let Some(up) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(up)?.sync_all()?;
+            }
+        }
         let file = Arc::new(file);
         let mut index = Index::new(file.clone());
         let len = record::replay(&file, |loc, payload| {

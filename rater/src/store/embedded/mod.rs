@@ -111,6 +111,9 @@ impl EmbeddedStore {
             }
         }
         let log = open_log(&dir, valid as u64).map_err(|e| io_err("opening", &log_path, e))?;
+        // A new log and a new store directory are names in their parent
+        // directories: durable only once those are fsynced too.
+        sync_dirs(&dir).map_err(|e| io_err("syncing", &dir, e))?;
         let state = WriterState {
             latest,
             ops_written: ops.next(),
@@ -284,5 +287,15 @@ impl AccountStore for EmbeddedStore {
 
     async fn flush(&self) -> Result<(), AccountError> {
         durable(self.writer.compact()).await
+    }
+}
+
+/// Fsyncs `dir` (its entries: the log, the lock, the snapshot) and its
+/// parent (the entry of `dir` itself, which may have just been created).
+fn sync_dirs(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => File::open(parent)?.sync_all(),
+        _ => Ok(()),
     }
 }
