@@ -147,7 +147,7 @@ fn run(scenario: &Scenario, fault: &Fault) -> bool {
         }
         Fault::Cuts(_) => server,
     };
-    wait_connected(&server);
+    server.wait_connected();
     let mut calls = vec![];
     for a in scenario.accounts {
         for &talk in a.talks {
@@ -252,17 +252,6 @@ fn run(scenario: &Scenario, fault: &Fault) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     happened
-}
-
-fn wait_connected(server: &Server) {
-    for _ in 0..1000 {
-        let (_, body) = server.get("/metrics");
-        if body.contains("tollgate_switches_connected 1") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("tollgate did not connect to the switch");
 }
 
 #[test]

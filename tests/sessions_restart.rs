@@ -21,17 +21,6 @@ fn overrides(sw: &FakeSwitch) -> Value {
     })
 }
 
-fn wait_connected(server: &Server) {
-    for _ in 0..500 {
-        let (_, body) = server.get("/metrics");
-        if body.contains("tollgate_switches_connected 1") {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("tollgate did not connect to the switch");
-}
-
 fn fund(server: &Server, account: &str, value: f64) {
     let reply = server.call(
         "APIerSv1.SetBalance",
@@ -82,7 +71,7 @@ fn a_call_survives_sigkill_and_is_billed_exactly() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), overrides(&sw));
-    wait_connected(&server);
+    server.wait_connected();
     fund(&server, "1001", 10.0);
     let uuid = sw.place_call(call("1001", 120.0)).unwrap();
     rt.block_on(sw.wait_record(&uuid, WAIT, |r| r.answered))
@@ -109,7 +98,7 @@ fn a_call_cut_by_the_switch_while_tollgate_is_down_is_settled_at_restart() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), overrides(&sw));
-    wait_connected(&server);
+    server.wait_connected();
     // 0.10 pays 50 s; the caller would talk 300 s. The switch holds what
     // was paid ahead (10 s) plus the grace (10 s): with tollgate gone, the
     // call ends there, not at the end of the credit.

@@ -163,6 +163,18 @@ impl Server {
         }
     }
 
+    /// Waits until the server follows its (one) switch, per `/metrics`.
+    pub fn wait_connected(&self) {
+        for _ in 0..1000 {
+            let (_, body) = self.get("/metrics");
+            if body.contains("tollgate_switches_connected 1") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("tollgate did not connect to the switch");
+    }
+
     /// Whether the process has exited (a crash point fired).
     pub fn exited(&mut self) -> bool {
         match self.child.as_mut() {
