@@ -136,7 +136,7 @@ fn run(scenario: &Scenario, fault: &Fault) -> bool {
     for a in scenario.accounts {
         let reply = server.call(
             "APIerSv1.SetBalance",
-            json!({"Tenant": "cgrates.org", "Account": a.name, "BalanceType": "*monetary", "BalanceID": "main", "Value": decimal(&json!(a.credit.parse::<f64>().unwrap()))}),
+            json!({"Tenant": "cgrates.org", "Account": a.name, "BalanceType": "*monetary", "BalanceID": "main", "Value": serde_json::from_str::<Value>(a.credit).unwrap()}),
         );
         assert_eq!(reply["result"], "OK", "{reply}");
     }

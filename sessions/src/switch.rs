@@ -237,18 +237,6 @@ async fn still_up(cmd: &Client, uuid: &str) -> bool {
     }
 }
 
-/// An answer event for a call whose CHANNEL_ANSWER was missed.
-fn missed_answer(uuid: &str, answered: DateTime<Utc>, now: Option<DateTime<Utc>>) -> Event {
-    let now = now.unwrap_or_else(Utc::now).max(answered);
-    Event::new("CHANNEL_ANSWER")
-        .with_header("Unique-ID", uuid)
-        .with_header(
-            "Caller-Channel-Answered-Time",
-            answered.timestamp_micros().to_string(),
-        )
-        .with_header("Event-Date-Timestamp", now.timestamp_micros().to_string())
-}
-
 /// Compares the switch's channels with our sessions: sessions whose call
 /// is gone are settled, persisted sessions whose call is up are resumed,
 /// answered calls we never saw are picked up.
@@ -331,9 +319,10 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
         let Ok(dump) = cmd.uuid_dump(uuid).await else {
             continue;
         };
-        if let Some(at) = crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time") {
+        if crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time").is_some() {
             info!(%uuid, "the call was answered while we were not listening");
-            let _ = mailbox.send(CallMsg::Answer(Box::new(missed_answer(uuid, at, now))));
+            let answer = as_event(dump, "CHANNEL_ANSWER", now);
+            let _ = mailbox.send(CallMsg::Answer(Box::new(answer)));
         } else if parked(&dump) {
             // A live task ignores this unless its own commands failed.
             info!(%uuid, resumed, "the call still waits in the park; authorizing it again");
@@ -374,9 +363,13 @@ fn parked(dump: &Event) -> bool {
     dump.variable("current_application") == Some("park")
 }
 
-/// A channel's `uuid_dump` as the event a controller would have received.
+/// A channel's `uuid_dump` as the event a controller would have received
+/// at the switch's `now` (never before the channel's answer).
 fn as_event(mut dump: Event, name: &str, now: Option<DateTime<Utc>>) -> Event {
-    let now = now.unwrap_or_else(Utc::now);
+    let mut now = now.unwrap_or_else(Utc::now);
+    if let Some(answered) = crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time") {
+        now = now.max(answered);
+    }
     dump.set_header("Event-Name", name);
     dump.set_header("Event-Date-Timestamp", now.timestamp_micros().to_string());
     dump
@@ -427,9 +420,5 @@ async fn pickup_event(cmd: &Client, uuid: &str, now: Option<DateTime<Utc>>) -> O
     let dump = cmd.uuid_dump(uuid).await.ok()?;
     dump.variable("cgr_reqtype")?;
     crate::callinfo::micros(&dump, "Caller-Channel-Answered-Time")?;
-    let now = now.unwrap_or_else(Utc::now);
-    let mut e = dump;
-    e.set_header("Event-Name", "CHANNEL_ANSWER");
-    e.set_header("Event-Date-Timestamp", now.timestamp_micros().to_string());
-    Some(e)
+    Some(as_event(dump, "CHANNEL_ANSWER", now))
 }
