@@ -294,6 +294,10 @@ pub struct Sessions {
     /// to the hourly archive files (`<store.path>/cdrs/`).
     #[serde(deserialize_with = "non_negative_duration")]
     pub cdr_retention: TimeDelta,
+    /// How long a call found gone on resync waits for the switch's CDR
+    /// (`POST /freeswitch/cdr`) before it is settled with an estimate.
+    #[serde(deserialize_with = "non_negative_duration")]
+    pub cdr_wait: TimeDelta,
 }
 
 /// `sessions.low_balance_warning`.
@@ -332,6 +336,7 @@ impl Default for Sessions {
             reject_in_dialplan: false,
             clock_speed: 1.0,
             cdr_retention: TimeDelta::hours(1),
+            cdr_wait: TimeDelta::minutes(3),
         }
     }
 }
@@ -675,5 +680,10 @@ mod tests {
         assert_eq!(c.sessions.cdr_retention, TimeDelta::hours(24));
         let e = Config::parse(r#"{"sessions": {"cdr_retention": "-1s"}}"#, "t").unwrap_err();
         assert!(e.to_string().contains("sessions.cdr_retention"), "{e}");
+        assert_eq!(Config::default().sessions.cdr_wait, TimeDelta::minutes(3));
+        let c = Config::parse(r#"{"sessions": {"cdr_wait": "0s"}}"#, "t").unwrap();
+        assert_eq!(c.sessions.cdr_wait, TimeDelta::zero());
+        let e = Config::parse(r#"{"sessions": {"cdr_wait": "-1s"}}"#, "t").unwrap_err();
+        assert!(e.to_string().contains("sessions.cdr_wait"), "{e}");
     }
 }

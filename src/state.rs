@@ -92,6 +92,7 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
         reject_in_dialplan: s.reject_in_dialplan,
         clock_speed: s.clock_speed,
         cdr_retention: std(s.cdr_retention),
+        cdr_wait: std(s.cdr_wait),
         switches: config
             .freeswitch
             .iter()

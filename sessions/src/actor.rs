@@ -38,6 +38,10 @@ pub enum CallMsg {
     Unheard(Box<Instant>),
     /// Resynced: the call is up and heard again.
     Heard,
+    /// The switch's own CDR of the call (`mod_json_cdr`), read as its
+    /// hangup event; the sender learns when the call record is durable
+    /// (or that there was nothing to settle).
+    SwitchCdr(Box<(Event, tokio::sync::oneshot::Sender<()>)>),
     /// Shutting down: persist and leave the call alone.
     Stop,
 }
@@ -72,6 +76,12 @@ pub(crate) struct CallActor {
     /// The switch took this task's answer to the park (its variables and
     /// the transfer back to the dialplan).
     parked_done: bool,
+    /// The call was found gone unheard: when to stop waiting for the
+    /// switch's CDR and settle with the estimate.
+    hold_until: Option<Instant>,
+    /// When to send the park's answer again: the switch did not take it
+    /// (its command connection was down), and the caller still waits.
+    park_retry: Option<Instant>,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -102,6 +112,12 @@ fn non_empty_var<'e>(e: &'e Event, name: &str) -> Option<&'e str> {
 fn event_time(e: &Event) -> DateTime<Utc> {
     micros(e, "Event-Date-Timestamp").unwrap_or_else(Utc::now)
 }
+
+/// How long to wait before sending again a park's answer the switch did not take.
+const PARK_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a record's usage is the switch's CDR's.
+const FROM_SWITCH_CDR: &str = "settled from the switch's CDR";
 
 enum Next {
     Continue,
@@ -175,6 +191,8 @@ impl CallActor {
             limit_confirmed: None,
             heard_limit: None,
             parked_done: false,
+            hold_until: None,
+            park_retry: None,
         });
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
@@ -208,6 +226,8 @@ impl CallActor {
         loop {
             let tick = self.next_debit;
             let retry = self.arm_retry;
+            let hold = self.hold_until;
+            let park_retry = self.park_retry;
             let next = tokio::select! {
                 // Messages first: a call found gone is settled before a
                 // timer of the call does anything more.
@@ -225,6 +245,13 @@ impl CallActor {
                     }
                     Next::Continue
                 }
+                _ = async { tokio::time::sleep_until(park_retry.unwrap_or_else(Instant::now)).await }, if park_retry.is_some() => {
+                    Box::pin(self.retry_park()).await;
+                    Next::Continue
+                }
+                _ = async { tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)).await }, if hold.is_some() => {
+                    Box::pin(self.hold_expired()).await
+                }
             };
             if let Next::Done = next {
                 break;
@@ -239,7 +266,13 @@ impl CallActor {
             CallMsg::Park(_) if self.parked_done => Next::Continue,
             CallMsg::Park(p) => self.on_park(&p.0, p.1).await,
             CallMsg::Answer(e) => self.on_answer(&e).await,
-            CallMsg::HangupComplete(e) => self.on_hangup(&e).await,
+            CallMsg::HangupComplete(e) => self.on_hangup(&e, "").await,
+            CallMsg::SwitchCdr(cdr) => {
+                let (e, done) = *cdr;
+                let next = self.on_hangup(&e, FROM_SWITCH_CDR).await;
+                let _ = done.send(());
+                next
+            }
             CallMsg::Gone(switch_now) => self.on_gone(*switch_now).await,
             CallMsg::Unheard(lost_at) => {
                 if self.heard_limit.is_none() {
@@ -290,6 +323,7 @@ impl CallActor {
             charges: vec![],
             cost_debited: Decimal::ZERO,
             warned_low_balance: false,
+            gone: None,
         }
     }
 
@@ -550,31 +584,12 @@ impl CallActor {
         }
         self.persist().await;
         crate::crash::point("park.persisted");
-        // `sched_hangup +N` runs at the answer: the switch counts N from its
-        // clock's whole second then, so the call never talks past the limit.
-        // The cause is spelled right: FreeSWITCH turns CGRateS's
-        // `alloted_timeout` (one T) into NORMAL_CLEARING.
-        let on_answer = format!("sched_hangup +{secs} ALLOTTED_TIMEOUT");
-        let max = max_usage.to_string();
-        // Both commands go out at once on this call's connection, which the
-        // switch runs in order: the variables are set before the transfer,
-        // and the call waits one round trip instead of two.
-        let vars = [
-            ("cgr_max_usage", max.as_str()),
-            ("execute_on_answer", on_answer.as_str()),
-            ("cgr_notify", "+AUTH_OK"),
-        ];
         // Decided: what remains is writing the commands out.
         self.shared
             .metrics
             .auth_latency
             .observe(received.elapsed().as_micros() as u64);
-        let (r, transferred) = tokio::join!(
-            self.cmd.uuid_setvar_multi(&self.uuid, &vars),
-            self.transfer_back()
-        );
-        self.parked_done = transferred && matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
-        self.check("uuid_setvar_multi", r);
+        self.answer_park().await;
         crate::crash::point("park.commanded");
         // And the switch has answered both.
         self.shared
@@ -587,6 +602,64 @@ impl CallActor {
             .fetch_add(1, Ordering::Relaxed);
         info!(max_usage, limit = secs, "authorized");
         Next::Continue
+    }
+
+    /// Tells the switch the park's answer: the call's variables and the
+    /// transfer back to the dialplan. If the switch does not take it (its
+    /// command connection is down), it is sent again while the call waits.
+    async fn answer_park(&mut self) {
+        let Some(rec) = &self.rec else { return };
+        // `sched_hangup +N` runs at the answer: the switch counts N from its
+        // clock's whole second then, so the call never talks past the limit.
+        // The cause is spelled right: FreeSWITCH turns CGRateS's
+        // `alloted_timeout` (one T) into NORMAL_CLEARING.
+        let secs = rec.limit().as_secs();
+        let on_answer = format!("sched_hangup +{secs} ALLOTTED_TIMEOUT");
+        let max = rec.max_usage.to_string();
+        // Both commands go out at once on this call's connection, which the
+        // switch runs in order: the variables are set before the transfer,
+        // and the call waits one round trip instead of two.
+        let vars = [
+            ("cgr_max_usage", max.as_str()),
+            ("execute_on_answer", on_answer.as_str()),
+            ("cgr_notify", "+AUTH_OK"),
+        ];
+        let (r, transferred) = tokio::join!(
+            self.cmd.uuid_setvar_multi(&self.uuid, &vars),
+            self.transfer_back()
+        );
+        self.parked_done = transferred && matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
+        self.check("uuid_setvar_multi", r);
+        if !self.parked_done {
+            self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+        }
+    }
+
+    /// The park's answer did not reach the switch: sent again if the call
+    /// still waits in the park (it may have been taken after all).
+    async fn retry_park(&mut self) {
+        self.park_retry = None;
+        if self.parked_done
+            || self
+                .rec
+                .as_ref()
+                .is_none_or(|r| r.phase != Phase::Authorized)
+        {
+            return;
+        }
+        match self.cmd.uuid_dump(&self.uuid).await {
+            Ok(dump) if crate::switch::parked(&dump) => {
+                info!("the switch did not take the park's answer; sending it again");
+                self.answer_park().await;
+            }
+            // Moved on: the answer was taken.
+            Ok(_) => self.parked_done = true,
+            // Gone: its hangup (or the resync) settles it.
+            Err(ApiError::NoSuchChannel) => {}
+            Err(_) => {
+                self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+            }
+        }
     }
 
     /// A channel answered that we never saw parked: billed only when it
@@ -845,23 +918,7 @@ impl CallActor {
         }
     }
 
-    /// Usage from the switch: answer to hangup in µs, else billusec, else billsec.
-    fn usage(e: &Event) -> Duration {
-        let answered = micros(e, "Caller-Channel-Answered-Time");
-        let hung = micros(e, "Caller-Channel-Hangup-Time");
-        if let (Some(a), Some(h)) = (answered, hung) {
-            return (h - a).to_std().unwrap_or_default();
-        }
-        if let Some(Ok(us)) = e.header_as::<u64>("variable_billusec") {
-            return Duration::from_micros(us);
-        }
-        e.header_as::<u64>("variable_billsec")
-            .and_then(Result::ok)
-            .map(Duration::from_secs)
-            .unwrap_or_default()
-    }
-
-    async fn on_hangup(&mut self, e: &Event) -> Next {
+    async fn on_hangup(&mut self, e: &Event, note: &str) -> Next {
         let cause = e
             .header("Hangup-Cause")
             .or_else(|| e.variable("hangup_cause"))
@@ -875,9 +932,9 @@ impl CallActor {
                 if rec.answer_time.is_none() {
                     rec.answer_time = Some(a);
                 }
-                Self::usage(e)
+                crate::switch_cdr::usage(e)
             }
-            (None, Some(rec)) if rec.answer_time.is_some() => Self::usage(e),
+            (None, Some(rec)) if rec.answer_time.is_some() => crate::switch_cdr::usage(e),
             _ => Duration::ZERO,
         };
         if cause == "ALLOTTED_TIMEOUT" {
@@ -886,36 +943,73 @@ impl CallActor {
                 .no_credit_disconnects
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.settle(usage, &cause, "").await
+        self.settle(usage, &cause, note, false).await
     }
 
+    /// The switch lost the call while we were not listening: "ended, usage
+    /// unknown". The call is held until the switch's CDR says how long it
+    /// talked, or `sessions.cdr_wait` passes; the estimate is fixed (and
+    /// persisted) now, so a restart keeps it.
     async fn on_gone(&mut self, switch_now: Option<DateTime<Utc>>) -> Next {
-        // The switch lost the call while we were not listening. It ended by
-        // the limit the switch held at the latest (never more than the paid
-        // time plus the grace), and not after the switch's now.
-        let usage = match &self.rec {
-            Some(r) => match r.answer_time {
-                Some(answer) => {
-                    let limit = self.heard_limit.unwrap_or_else(|| r.limit());
-                    let up = match switch_now {
-                        Some(now) => (now - answer).to_std().unwrap_or_default(),
-                        None => self.elapsed(),
-                    };
-                    limit.min(up)
-                }
-                None => Duration::ZERO,
-            },
-            None => Duration::ZERO,
+        let heard_limit = self.heard_limit;
+        let elapsed = self.elapsed();
+        let Some(rec) = &mut self.rec else {
+            return Next::Done;
         };
+        self.next_debit = None;
+        self.arm_retry = None;
+        let hold = match rec.gone {
+            Some(hold) => hold,
+            None => {
+                let usage = match rec.answer_time {
+                    Some(answer) => {
+                        let limit = heard_limit.unwrap_or_else(|| rec.limit());
+                        let up = match switch_now {
+                            Some(now) => (now - answer).to_std().unwrap_or_default(),
+                            None => elapsed,
+                        };
+                        limit.min(up)
+                    }
+                    None => Duration::ZERO,
+                };
+                let hold = crate::record::GoneHold {
+                    since: Utc::now(),
+                    usage_ns: nanos(usage),
+                };
+                rec.gone = Some(hold);
+                info!(estimate = ?usage, "the call ended unheard; waiting for the switch's CDR");
+                self.persist().await;
+                crate::crash::point("gone.held");
+                hold
+            }
+        };
+        let waited = (Utc::now() - hold.since).to_std().unwrap_or_default();
+        let waited = waited.mul_f64(self.shared.clock.speed());
+        let left = self.shared.cfg.cdr_wait.saturating_sub(waited);
+        if left.is_zero() {
+            return self.hold_expired().await;
+        }
+        self.hold_until = Some(self.shared.clock.after(Instant::now(), left));
+        Next::Continue
+    }
+
+    /// No CDR came for a call that ended unheard: settled with the estimate.
+    async fn hold_expired(&mut self) -> Next {
+        self.hold_until = None;
+        let Some(hold) = self.rec.as_ref().and_then(|r| r.gone) else {
+            return Next::Continue;
+        };
+        let usage = Duration::from_nanos(hold.usage_ns.max(0) as u64);
         self.settle(
             usage,
             "",
-            "settled on resync: the call ended while tollgate was not listening; usage is the switch's time up to the limit it held",
+            "estimated: the call ended while tollgate was not listening and the switch's CDR did not come in time; usage is the switch's time up to the limit it held",
+            true,
         )
         .await
     }
 
-    async fn settle(&mut self, usage: Duration, cause: &str, note: &str) -> Next {
+    async fn settle(&mut self, usage: Duration, cause: &str, note: &str, estimated: bool) -> Next {
         let Some(rec) = self.rec.take() else {
             return Next::Done;
         };
@@ -957,6 +1051,12 @@ impl CallActor {
         };
         if outcome.is_some() {
             crate::crash::point("settle.settled");
+        }
+        if estimated {
+            self.shared
+                .metrics
+                .estimated
+                .fetch_add(1, Ordering::Relaxed);
         }
         let (cost, charges, unpaid) = match outcome {
             Some(Ok(r)) => {
@@ -1016,6 +1116,7 @@ impl CallActor {
             disconnect_cause: cause.to_string(),
             extra_info: extra,
             order_id: Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            estimated,
         };
         info!(usage = ?usage, %cost, "settled");
         if let Ok(v) = serde_json::to_value(&cdr) {

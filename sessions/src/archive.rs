@@ -256,6 +256,7 @@ mod tests {
             disconnect_cause: "NORMAL_CLEARING".into(),
             extra_info: String::new(),
             order_id: at.timestamp_nanos_opt().unwrap(),
+            estimated: false,
         }
     }
 

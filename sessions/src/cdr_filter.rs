@@ -130,6 +130,7 @@ mod tests {
             disconnect_cause: String::new(),
             extra_info: String::new(),
             order_id: 1_000,
+            estimated: false,
         }
     }
 

@@ -22,6 +22,11 @@ impl Clock {
         }
     }
 
+    /// Simulated seconds per real second.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
     /// Real time that `simulated` takes.
     pub fn real(&self, simulated: Duration) -> Duration {
         simulated.div_f64(self.speed)

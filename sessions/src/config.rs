@@ -54,6 +54,10 @@ pub struct SessionsConfig {
     /// How long a call record stays in the session journal before it moves
     /// to the hourly archive files.
     pub cdr_retention: Duration,
+    /// How long a call found gone on resync (it ended while tollgate was
+    /// not listening) waits for the switch's CDR before it is settled with
+    /// an estimate.
+    pub cdr_wait: Duration,
     pub switches: Vec<SwitchConfig>,
 }
 
@@ -73,6 +77,7 @@ impl Default for SessionsConfig {
             reject_in_dialplan: false,
             clock_speed: 1.0,
             cdr_retention: Duration::from_secs(3600),
+            cdr_wait: Duration::from_secs(180),
             switches: vec![],
         }
     }

@@ -9,6 +9,7 @@ use crate::archive::Archive;
 use crate::archiver;
 use crate::callinfo::RequestType;
 use crate::cdr_filter::CdrFilter;
+use crate::cdr_intake::{CdrPostError, CdrVerdict};
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::{Journal, JournalError};
@@ -20,6 +21,7 @@ use rater::engine::Engine;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -54,6 +56,8 @@ impl Controller {
             calls: DashMap::new(),
             archive: Arc::new(Archive::new(archive_dir)),
             pending_cdrs: Default::default(),
+            pools: DashMap::new(),
+            correcting: DashMap::new(),
         });
         archiver::queue_journal(&shared);
         let (shutdown, rx) = watch::channel(false);
@@ -79,6 +83,8 @@ impl Controller {
             .scan("session:")
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value::<SessionRecord>(v).ok())
+            // A call that ended unheard waits for its CDR: it is not up.
+            .filter(|rec| rec.gone.is_none())
             .map(|rec| {
                 let interval = match rec.info.request_type {
                     RequestType::Prepaid => self.shared.cfg.debit_interval,
@@ -146,6 +152,32 @@ impl Controller {
     /// (it also happens on its own, every minute at most); returns how many.
     pub async fn archive_due_cdrs(&self) -> Result<usize, String> {
         archiver::archive_due(&self.shared, chrono::Utc::now()).await
+    }
+
+    /// Takes a CDR the switch posted (`mod_json_cdr`): see [`cdr_intake`](crate::cdr_intake).
+    /// Returns once what it changed is durable.
+    pub async fn switch_cdr(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<CdrVerdict, CdrPostError> {
+        let verdict = crate::cdr_intake::accept(&self.shared, body, content_type).await;
+        match &verdict {
+            Ok(v) => {
+                self.shared
+                    .metrics
+                    .cdrs_posted
+                    .fetch_add(1, Ordering::Relaxed);
+                if *v == CdrVerdict::Settled {
+                    self.shared
+                        .metrics
+                        .cdr_settlements
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => crate::cdr_intake::log_refusal(e),
+        }
+        verdict
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -44,3 +44,7 @@ pub const POINTS: &[&str] = &[
     "settle.settled",
     "settle.recorded",
 ];
+
+/// Points only on the path of a call that ends while the Event Socket is
+/// down: held for its CDR, and an estimate corrected by a late CDR.
+pub const UNHEARD_POINTS: &[&str] = &["gone.held", "correct.settled"];

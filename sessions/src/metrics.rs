@@ -12,6 +12,13 @@ pub struct Metrics {
     pub debits: AtomicU64,
     pub debit_errors: AtomicU64,
     pub refunds: AtomicU64,
+    /// Switch CDRs posted, by what they did.
+    pub cdrs_posted: AtomicU64,
+    pub cdr_settlements: AtomicU64,
+    /// Estimated call records corrected by a late CDR to another cost.
+    pub corrections: AtomicU64,
+    /// Settlements with an estimated usage (no CDR within `cdr_wait`).
+    pub estimated: AtomicU64,
     pub settled: AtomicU64,
     pub no_credit_disconnects: AtomicU64,
     pub switches_up: AtomicI64,
@@ -143,6 +150,30 @@ impl Metrics {
             "tollgate_refunds_total",
             "Settlements that gave back unused advance debits.",
             l(&self.refunds),
+        );
+        counter(
+            &mut out,
+            "tollgate_switch_cdrs_posted_total",
+            "JSON CDRs the switches posted that were taken.",
+            l(&self.cdrs_posted),
+        );
+        counter(
+            &mut out,
+            "tollgate_switch_cdr_settlements_total",
+            "Calls settled from the switch's posted CDR.",
+            l(&self.cdr_settlements),
+        );
+        counter(
+            &mut out,
+            "tollgate_estimated_settlements_total",
+            "Calls that ended unheard, settled with an estimate because no CDR came in time.",
+            l(&self.estimated),
+        );
+        counter(
+            &mut out,
+            "tollgate_cdr_corrections_total",
+            "Estimated call records a late CDR corrected to another cost.",
+            l(&self.corrections),
         );
         counter(
             &mut out,

@@ -43,6 +43,25 @@ pub struct SessionRecord {
     #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub cost_debited: Decimal,
     pub warned_low_balance: bool,
+    /// The call was found gone on resync without its hangup: "ended,
+    /// usage unknown", held until the switch's CDR says how long it talked
+    /// (see [`GoneHold`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone: Option<GoneHold>,
+}
+
+/// A call that ended while tollgate was not listening, waiting for the
+/// switch's CDR. If none comes within `sessions.cdr_wait` of `since`, the
+/// call is settled with `usage_ns`, the estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GoneHold {
+    /// When the call was found gone (wall clock; a restart resumes the wait).
+    pub since: DateTime<Utc>,
+    /// The estimated usage, ns: the time the switch says the call could
+    /// have been up (its clock at the resync), never more than the limit it
+    /// held while it was heard; a call tollgate never saw answered counts 0.
+    pub usage_ns: i64,
 }
 
 impl SessionRecord {
@@ -92,6 +111,11 @@ pub struct Cdr {
     /// and archived.
     #[serde(rename = "OrderID", default)]
     pub order_id: i64,
+    /// The usage is tollgate's estimate, not the switch's (the call ended
+    /// unheard and its CDR did not come in time); a CDR that comes later
+    /// corrects the record and the charge. Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 impl Cdr {
@@ -221,6 +245,7 @@ mod tests {
             charges: vec![],
             cost_debited: Decimal::ZERO,
             warned_low_balance: false,
+            gone: None,
         };
         let v = serde_json::to_value(ActiveSession::of(&rec, Duration::ZERO)).unwrap();
         assert_eq!(v["AnswerTime"], "0001-01-01T00:00:00Z");

@@ -8,6 +8,7 @@ use crate::config::SessionsConfig;
 use crate::journal::Journal;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
+use crate::switch::Commands;
 use dashmap::DashMap;
 use rater::engine::Engine;
 use std::sync::Arc;
@@ -30,4 +31,9 @@ pub(crate) struct Shared {
     pub archive: Arc<Archive>,
     /// Call records in the journal, oldest first, waiting to be archived.
     pub pending_cdrs: Pending,
+    /// Each switch's command connections, once it has connected: a CDR
+    /// posted for a session without a task starts one on its switch.
+    pub pools: DashMap<Arc<str>, Commands>,
+    /// Call records being corrected from a late CDR (one at a time each).
+    pub correcting: DashMap<String, ()>,
 }

@@ -46,6 +46,7 @@ pub(crate) async fn run(
                 Ok((events_client, mut events, cmd)) => {
                     attempt = 0;
                     info!("connected");
+                    shared.pools.insert(alias.clone(), cmd.clone());
                     shared.metrics.switches_up.fetch_add(1, Ordering::Relaxed);
                     resync(&shared, &cmd, &alias).await;
                     let mut up = true;
@@ -145,7 +146,10 @@ async fn connect(
     Ok((events_client, events, Commands(Arc::new(pool))))
 }
 
-fn spawn_call(
+/// The task of call `uuid`: the running one, or a new one started with
+/// `rec` and `elapsed` (see [`CallActor::spawn`]). Atomic: two callers
+/// never start two tasks for one call.
+pub(crate) fn spawn_call(
     shared: &Arc<Shared>,
     cmd: &Commands,
     alias: &Arc<str>,
@@ -154,25 +158,24 @@ fn spawn_call(
     elapsed: Option<Duration>,
 ) -> Arc<Mailbox<CallMsg>> {
     let uuid: Arc<str> = Arc::from(uuid);
-    let mailbox = CallActor::spawn(
-        shared.clone(),
-        cmd.for_call(&uuid).clone(),
-        uuid.clone(),
-        alias.clone(),
-        rec,
-        elapsed,
-    );
-    shared.calls.insert(
-        uuid,
+    let entry = shared.calls.entry(uuid.clone()).or_insert_with(|| {
+        let mailbox = CallActor::spawn(
+            shared.clone(),
+            cmd.for_call(&uuid).clone(),
+            uuid.clone(),
+            alias.clone(),
+            rec,
+            elapsed,
+        );
         CallEntry {
             alias: alias.clone(),
-            mailbox: mailbox.clone(),
-        },
-    );
-    mailbox
+            mailbox,
+        }
+    });
+    entry.mailbox.clone()
 }
 
-fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
+pub(crate) fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
     serde_json::from_value(shared.journal.get(&format!("session:{uuid}"))?).ok()
 }
 
@@ -260,6 +263,18 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
             }
         }
     };
+    // Every command connection, not only the first: a call's commands go
+    // out on its own, and an answer to a park sent on one still down would
+    // leave the caller waiting for the retry.
+    for client in pool.0.iter().skip(1) {
+        for _ in 0..40 {
+            // Any answer will do: only a connection that is down fails.
+            if !matches!(client.strepoch().await, Err(esl::ApiError::Client(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     let listed: HashSet<String> = rows
         .iter()
         .filter_map(|r| r.uuid().map(str::to_string))
@@ -359,7 +374,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
 const TABLE_LAG: Duration = Duration::from_secs(1);
 
 /// Whether a channel waits in the `park` application.
-fn parked(dump: &Event) -> bool {
+pub(crate) fn parked(dump: &Event) -> bool {
     dump.variable("current_application") == Some("park")
 }
 

@@ -100,6 +100,7 @@ fn old_record(id: &str) -> Cdr {
         order_id: (answered + TimeDelta::minutes(1))
             .timestamp_nanos_opt()
             .unwrap(),
+        estimated: false,
     }
 }
 

@@ -51,7 +51,14 @@ async fn a_call_cut_by_the_switch_while_unheard_is_settled_on_resync() {
     assert!(talked <= 50.0, "{talked}");
     sw.resume_listening().await.unwrap();
     let cdr = cdr(&ctl, &uuid, WAIT).await;
-    assert!(cdr.extra_info.contains("resync"), "{}", cdr.extra_info);
+    // No CDR comes (the switch posts none here): after `cdr_wait`, the
+    // record is an estimate, and says so.
+    assert!(cdr.estimated, "{cdr:?}");
+    assert!(
+        cdr.extra_info.starts_with("estimated"),
+        "{}",
+        cdr.extra_info
+    );
     // Billed what the switch's clock says the call lasted: the limit it
     // held (read with `strepoch`, whole seconds).
     let billed = Duration::from_nanos(cdr.usage as u64).as_secs_f64();
@@ -126,7 +133,7 @@ async fn two_switches_at_once() {
         (ca.origin_host.as_str(), cb.origin_host.as_str()),
         ("fs1", "fs2")
     );
-    assert_eq!(ca.cost + cb.cost, dec!(1.1));
+    assert_eq!(ca.cost + cb.cost, dec!(1.1), "{ca:?}\n{cb:?}");
     assert_eq!(money(&engine, "1001").await, dec!(8.9));
     ctl.shutdown().await;
 }

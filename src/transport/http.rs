@@ -10,6 +10,11 @@
 //!   or `{"error": "..."}` with `400` (bad request), `422` (refused by the
 //!   engine: no rate, no credit, not found), `501` (method not available)
 //!   or `500`.
+//! - `POST /freeswitch/cdr`: a JSON CDR posted by FreeSWITCH's
+//!   `mod_json_cdr` (see [`sessions::cdr_intake`]): `200` once what it
+//!   changed is durable, `400` for a body that is not a CDR (nothing
+//!   changes), `503` when it cannot be taken yet and `500` when the store
+//!   fails (the switch posts it again).
 //! - `GET /health` and `GET /metrics` (Prometheus text format).
 //!
 //! Bodies over 1 MiB are refused with `413` and a JSON-RPC error.
@@ -63,7 +68,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/jsonrpc", post(jsonrpc))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/sessions", get(active_sessions));
+        .route("/sessions", get(active_sessions))
+        .route("/freeswitch/cdr", post(switch_cdr));
     for (path, method) in ENDPOINTS {
         router = router.route(
             path,
@@ -294,6 +300,48 @@ async fn active_sessions(State(api): State<Arc<Api>>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             error_body(&format!("SERVER_ERROR: {e}")),
         ),
+    }
+}
+
+async fn switch_cdr(
+    State(api): State<Arc<Api>>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error_body(&format!("CDR larger than {MAX_REQUEST_BYTES} bytes")),
+            )
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let verdict = match &api.state.sessions {
+        Some(sessions) => sessions.switch_cdr(&bytes, content_type).await,
+        // No switch is followed: nothing is billed, but the body is still checked.
+        None => sessions::switch_cdr::parse(&bytes, content_type)
+            .map(|_| sessions::CdrVerdict::NotBilled)
+            .map_err(sessions::CdrPostError::from),
+    };
+    match verdict {
+        Ok(v) => {
+            let mut out = b"{\"result\":".to_vec();
+            codec::write_str(&mut out, v.as_str());
+            out.push(b'}');
+            json(StatusCode::OK, out)
+        }
+        Err(e) => {
+            let status = match e {
+                sessions::CdrPostError::Unreadable(_) => StatusCode::BAD_REQUEST,
+                sessions::CdrPostError::NotYet(_) => StatusCode::SERVICE_UNAVAILABLE,
+                sessions::CdrPostError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            json(status, error_body(&e.to_string()))
+        }
     }
 }
 

@@ -309,3 +309,10 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (
 pub fn seed_cd() -> Value {
     json!({"Tor":0, "CstmId": "vdf", "Subject": "rif", "DestinationPrefix": "0256", "TimeStart": "2012-02-02T17:30:00Z", "TimeEnd": "2012-02-02T18:30:00Z"})
 }
+
+/// A loopback address with a port free right now (for a server that must
+/// keep its address across restarts, or be known before it starts).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
