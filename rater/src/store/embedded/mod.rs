@@ -7,6 +7,8 @@
 
 mod ops;
 mod record;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use super::{AccountStore, Change};
@@ -53,6 +55,15 @@ impl EmbeddedStore {
         dir: impl AsRef<Path>,
         max_ops: usize,
         compact_at: u64,
+    ) -> Result<Self, AccountError> {
+        Self::open_hooked(dir, max_ops, compact_at, None)
+    }
+
+    fn open_hooked(
+        dir: impl AsRef<Path>,
+        max_ops: usize,
+        compact_at: u64,
+        hook: writer::Hook,
     ) -> Result<Self, AccountError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
@@ -120,7 +131,7 @@ impl EmbeddedStore {
             ops: Arc::new(Mutex::new(ops)),
         };
         let ops = state.ops.clone();
-        let writer = Writer::start(&dir, log, valid as u64, state, compact_at)
+        let writer = Writer::start(&dir, log, valid as u64, state, compact_at, hook)
             .map_err(|e| io_err("starting the writer for", &dir, e))?;
         Ok(EmbeddedStore {
             dir,

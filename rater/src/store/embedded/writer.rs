@@ -50,6 +50,10 @@ pub(super) struct WriterState {
     pub ops_written: u64,
 }
 
+/// Runs before each group commit is written: tests hold a commit open
+/// there, or fail it. Always None outside tests.
+pub(super) type Hook = Option<Box<dyn FnMut() -> std::io::Result<()> + Send>>;
+
 pub(super) struct Writer {
     tx: mpsc::Sender<Msg>,
     pub failed: Arc<AtomicBool>,
@@ -62,6 +66,7 @@ impl Writer {
         log_len: u64,
         state: WriterState,
         compact_at: u64,
+        hook: Hook,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let failed = Arc::new(AtomicBool::new(false));
@@ -72,6 +77,7 @@ impl Writer {
             state,
             compact_at,
             failed: failed.clone(),
+            hook,
         };
         std::thread::Builder::new()
             .name("tollgate-wal".into())
@@ -126,6 +132,7 @@ struct Job {
     state: WriterState,
     compact_at: u64,
     failed: Arc<AtomicBool>,
+    hook: Hook,
 }
 
 impl Job {
@@ -168,8 +175,10 @@ impl Job {
             } else if buf.is_empty() {
                 Ok(())
             } else {
-                self.log
-                    .write_all(&buf)
+                self.hook
+                    .as_mut()
+                    .map_or(Ok(()), |hook| hook())
+                    .and_then(|_| self.log.write_all(&buf))
                     .and_then(|_| self.log.sync_data())
                     .map_err(|e| format!("writing the account log: {e}"))
             };
