@@ -5,7 +5,9 @@
 //! Every change goes through [`AccountStore::update`]: the change runs on
 //! the current value under that account's exclusive lock, and its result
 //! is durable before `update` returns — so an acknowledged debit is never
-//! lost and two debits of one account never see the same balance.
+//! lost and two debits of one account never see the same balance. Reads
+//! (`get`, `list`) return only durable states (on disk, or committed):
+//! never a change still on its way, which a crash could take back.
 
 pub mod embedded;
 pub mod frames;
@@ -25,10 +27,11 @@ pub type Change<'a> = dyn FnMut(&mut Option<Account>) -> Result<Value, AccountEr
 
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
-    /// The account, if it exists.
+    /// The account, if it exists, as last made durable.
     async fn get(&self, key: &AccountKey) -> Result<Option<Account>, AccountError>;
 
-    /// Accounts of `tenant` (all, or those named), ordered by id, paged.
+    /// Accounts of `tenant` (all, or those named), ordered by id, paged;
+    /// durable states, like `get`.
     async fn list(
         &self,
         tenant: &str,

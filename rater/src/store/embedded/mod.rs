@@ -4,9 +4,25 @@
 //! state, and a torn tail from a crash is cut off. The replies of the
 //! latest operations are kept for idempotent retries (see [`ops`]). One
 //! process owns a store directory at a time (an exclusive file lock).
+//!
+//! Reads see only durable states. Each account's `Slot` holds two:
+//! `latest`, which the next change of the account builds on, set under
+//! the slot's lock as soon as a change has run and queued its record; and
+//! `durable`, which `get` and `list` return, set by the writer after the
+//! group commit that holds the record, before it answers anyone (see
+//! `writer`). So no client sees a state that a crash could take back,
+//! and whoever a change is acknowledged to sees it (or a later one).
+//! Holding the account's lock across the fsync would hide those states
+//! too, but would give each change of a busy account (a prepaid account
+//! with many calls) its own fsync; this way its changes still share group
+//! commits. A change built on a state not yet durable is acknowledged
+//! only after that state is: the writer answers in log order, and after a
+//! failed write refuses everything, so both fail.
 
 mod ops;
 mod record;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use super::{AccountStore, Change};
@@ -19,7 +35,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Mutex as AsyncMutex;
 use writer::{encoded, open_log, Writer, WriterState, LOG_FILE, SNAPSHOT_FILE};
 
@@ -28,11 +44,51 @@ pub const DEFAULT_MAX_OPS: usize = 20_000;
 /// Log size that triggers a snapshot.
 pub const DEFAULT_COMPACT_AT: u64 = 64 << 20;
 
-type Slot = Arc<AsyncMutex<Option<Account>>>;
+/// One account in memory (or the transient place of a change to a
+/// missing one).
+struct Slot {
+    /// The latest state, durable or on its way to disk: what the next
+    /// change builds on. Held for the whole of a change, not its commit.
+    latest: AsyncMutex<Option<Arc<Account>>>,
+    /// The latest durable state: what reads return. Set by the writer.
+    durable: Mutex<Option<Arc<Account>>>,
+}
+
+impl Slot {
+    fn new(state: Option<Arc<Account>>) -> Arc<Self> {
+        Arc::new(Slot {
+            latest: AsyncMutex::new(state.clone()),
+            durable: Mutex::new(state),
+        })
+    }
+
+    fn durable(&self) -> MutexGuard<'_, Option<Arc<Account>>> {
+        // Only ever replaced whole: a panic elsewhere leaves it consistent.
+        self.durable.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// No account, durable or on its way (for a caller not holding `latest`).
+    fn is_empty(&self) -> bool {
+        self.latest.try_lock().is_ok_and(|latest| latest.is_none()) && self.durable().is_none()
+    }
+}
+
+/// A state for readers once its record is on disk: the writer applies it
+/// after the group commit, and holds the slot until then.
+pub(super) struct Publish {
+    slot: Arc<Slot>,
+    state: Option<Arc<Account>>,
+}
+
+impl Publish {
+    pub(super) fn apply(self) {
+        *self.slot.durable() = self.state;
+    }
+}
 
 pub struct EmbeddedStore {
     dir: PathBuf,
-    accounts: DashMap<AccountKey, Slot>,
+    accounts: DashMap<AccountKey, Arc<Slot>>,
     /// Shared with the writer, which snapshots them.
     ops: SharedOps,
     writer: Writer,
@@ -53,6 +109,15 @@ impl EmbeddedStore {
         dir: impl AsRef<Path>,
         max_ops: usize,
         compact_at: u64,
+    ) -> Result<Self, AccountError> {
+        Self::open_hooked(dir, max_ops, compact_at, None)
+    }
+
+    fn open_hooked(
+        dir: impl AsRef<Path>,
+        max_ops: usize,
+        compact_at: u64,
+        hook: writer::Hook,
     ) -> Result<Self, AccountError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
@@ -104,7 +169,7 @@ impl EmbeddedStore {
             };
             if entry.account.is_some() {
                 latest.insert(entry.key.clone(), encoded(&entry));
-                accounts.insert(key, Arc::new(AsyncMutex::new(entry.account)));
+                accounts.insert(key, Slot::new(entry.account.map(Arc::new)));
             } else {
                 latest.remove(&entry.key);
                 accounts.remove(&key);
@@ -120,7 +185,7 @@ impl EmbeddedStore {
             ops: Arc::new(Mutex::new(ops)),
         };
         let ops = state.ops.clone();
-        let writer = Writer::start(&dir, log, valid as u64, state, compact_at)
+        let writer = Writer::start(&dir, log, valid as u64, state, compact_at, hook)
             .map_err(|e| io_err("starting the writer for", &dir, e))?;
         Ok(EmbeddedStore {
             dir,
@@ -136,34 +201,36 @@ impl EmbeddedStore {
         &self.dir
     }
 
-    fn slot(&self, key: &AccountKey) -> Slot {
+    fn slot(&self, key: &AccountKey) -> Arc<Slot> {
         if let Some(slot) = self.accounts.get(key) {
             return slot.clone();
         }
         self.accounts
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(AsyncMutex::new(None)))
+            .or_insert_with(|| Slot::new(None))
             .clone()
     }
 
-    /// Forgets `key`'s slot when it holds no account and no other task
-    /// holds the slot (each waiter has its own clone). Called by the holder
-    /// of the slot's lock, so that a change for an account that does not
-    /// exist, failed or not, leaves nothing behind in memory. A task that
-    /// looks the key up after this makes a fresh slot, which is equivalent:
-    /// both say "no account", and the log's order was kept under the lock.
-    fn release_if_empty(&self, key: &AccountKey, slot: &Slot, empty: bool) {
-        if empty {
-            // The map's reference and ours; the shard's write lock makes the
-            // check and the removal one step against `slot()`'s clones.
-            self.accounts.remove_if(key, |_, s| {
-                Arc::ptr_eq(s, slot) && Arc::strong_count(s) == 2
-            });
-        }
+    /// Forgets `key`'s slot when it holds no account, durable or not, and
+    /// nothing else holds the slot: no other task (each waiter has its own
+    /// clone) and no pending record (the writer holds a clone until it has
+    /// published it). Called after a change that left no account, failed
+    /// or not, by its task once it has let go of the slot's lock, so that
+    /// changes for accounts that do not exist leave nothing in memory. A
+    /// task that looks the key up after this makes a fresh slot, which is
+    /// equivalent: both say "no account", and every record of the old one
+    /// is on disk, so the log keeps the key's order.
+    fn release_if_empty(&self, key: &AccountKey, slot: &Arc<Slot>) {
+        // The map's reference and ours; the shard's write lock makes the
+        // check and the removal one step against `slot()`'s clones.
+        self.accounts.remove_if(key, |_, s| {
+            Arc::ptr_eq(s, slot) && Arc::strong_count(s) == 2 && s.is_empty()
+        });
     }
 
     /// How many account slots are in memory (accounts, plus the
-    /// transient slot of a change in progress); for tests and metrics.
+    /// transient slot of a change in progress, and of a removal until it is
+    /// on disk); for tests and metrics.
     pub fn slots(&self) -> usize {
         self.accounts.len()
     }
@@ -189,11 +256,8 @@ async fn durable(ack: writer::Ack) -> Result<(), AccountError> {
 #[async_trait]
 impl AccountStore for EmbeddedStore {
     async fn get(&self, key: &AccountKey) -> Result<Option<Account>, AccountError> {
-        let Some(slot) = self.accounts.get(key).map(|s| s.clone()) else {
-            return Ok(None);
-        };
-        let value = slot.lock().await.clone();
-        Ok(value)
+        let durable = self.accounts.get(key).and_then(|s| s.durable().clone());
+        Ok(durable.as_deref().cloned())
     }
 
     async fn list(
@@ -211,7 +275,7 @@ impl AccountStore for EmbeddedStore {
             .collect();
         keys.sort();
         // Page before cloning: a small page of many accounts copies only
-        // the page (a slot emptied meanwhile is passed over).
+        // the page (a slot with no durable account is passed over).
         let limit = limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         let mut skipped = 0;
@@ -219,18 +283,14 @@ impl AccountStore for EmbeddedStore {
             if out.len() >= limit {
                 break;
             }
-            let Some(slot) = self.accounts.get(&key).map(|s| s.clone()) else {
-                continue;
-            };
-            let guard = slot.lock().await;
-            let Some(account) = guard.as_ref() else {
+            let Some(account) = self.accounts.get(&key).and_then(|s| s.durable().clone()) else {
                 continue;
             };
             if skipped < offset {
                 skipped += 1;
                 continue;
             }
-            out.push(account.clone());
+            out.push(Account::clone(&account));
         }
         Ok(out)
     }
@@ -242,20 +302,27 @@ impl AccountStore for EmbeddedStore {
         change: &mut Change<'_>,
     ) -> Result<Value, AccountError> {
         let slot = self.slot(key);
-        let mut current = slot.lock().await;
+        let mut latest = slot.latest.lock().await;
         if let Some(reply) = op.and_then(|op| self.reply_of(op)) {
             // A retry may come while the first attempt's record is still on
             // its way to disk: answer only once it is there, and never if
             // writing it failed.
-            self.release_if_empty(key, &slot, current.is_none());
-            drop(current);
+            let empty = latest.is_none();
+            drop(latest);
+            if empty {
+                self.release_if_empty(key, &slot);
+            }
             return durable(self.writer.barrier()).await.map(|()| reply);
         }
-        let mut next = current.clone();
+        let mut next = latest.as_deref().cloned();
         let reply = match change(&mut next) {
             Ok(reply) => reply,
             Err(e) => {
-                self.release_if_empty(key, &slot, current.is_none());
+                let empty = latest.is_none();
+                drop(latest);
+                if empty {
+                    self.release_if_empty(key, &slot);
+                }
                 return Err(e);
             }
         };
@@ -266,6 +333,11 @@ impl AccountStore for EmbeddedStore {
         };
         let bytes = encoded(&entry);
         let removed = entry.account.is_none();
+        let state = entry.account.map(Arc::new);
+        let publish = Publish {
+            slot: slot.clone(),
+            state: state.clone(),
+        };
         // Queue while holding the account's lock: the log keeps this
         // account's order. An op is remembered first, and queued under the
         // ops' lock, so the log holds ops in the order they are numbered
@@ -275,14 +347,20 @@ impl AccountStore for EmbeddedStore {
                 let record = op_record(id, &reply);
                 let mut ops = lock(&self.ops);
                 let n = ops.remember(id, record);
-                self.writer.append(entry.key, removed, n, bytes)
+                self.writer.append(entry.key, removed, n, bytes, publish)
             }
-            None => self.writer.append(entry.key, removed, None, bytes),
+            None => self.writer.append(entry.key, removed, None, bytes, publish),
         };
-        *current = entry.account;
-        self.release_if_empty(key, &slot, current.is_none());
-        drop(current);
-        durable(ack).await.map(|()| reply)
+        // The next change builds on this one now; readers see it once the
+        // writer has published it.
+        *latest = state;
+        drop(latest);
+        let result = durable(ack).await.map(|()| reply);
+        if removed {
+            // The writer has published the removal and let go of the slot.
+            self.release_if_empty(key, &slot);
+        }
+        result
     }
 
     async fn flush(&self) -> Result<(), AccountError> {

@@ -5,9 +5,16 @@
 //! a threshold, the writer writes a snapshot of the retained op records
 //! (shared with the store, see [`super::ops`]) and the latest record of
 //! each account, renames it into place, and starts the log afresh.
+//!
+//! After each successful fsync, and before answering anyone, the writer
+//! publishes the batch's account states to the store's durable view (in
+//! log order, so an account ends on its latest durable state): readers
+//! see a change exactly when it is on disk, and an acknowledged change is
+//! visible to whoever it was acknowledged to.
 
 use super::ops::{lock, SharedOps};
 use super::record::{encode, Entry};
+use super::Publish;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -29,6 +36,8 @@ pub(super) enum Msg {
         /// The number of the op this record remembers, if new (see `ops`).
         op: Option<u64>,
         bytes: Box<[u8]>,
+        /// What readers may see once the record is on disk.
+        publish: Publish,
         ack: oneshot::Sender<Result<(), String>>,
     },
     Compact {
@@ -50,6 +59,10 @@ pub(super) struct WriterState {
     pub ops_written: u64,
 }
 
+/// Runs before each group commit is written: tests hold a commit open
+/// there, or fail it. Always None outside tests.
+pub(super) type Hook = Option<Box<dyn FnMut() -> std::io::Result<()> + Send>>;
+
 pub(super) struct Writer {
     tx: mpsc::Sender<Msg>,
     pub failed: Arc<AtomicBool>,
@@ -62,6 +75,7 @@ impl Writer {
         log_len: u64,
         state: WriterState,
         compact_at: u64,
+        hook: Hook,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let failed = Arc::new(AtomicBool::new(false));
@@ -72,6 +86,7 @@ impl Writer {
             state,
             compact_at,
             failed: failed.clone(),
+            hook,
         };
         std::thread::Builder::new()
             .name("tollgate-wal".into())
@@ -79,8 +94,16 @@ impl Writer {
         Ok(Writer { tx, failed })
     }
 
-    /// Queues a record; the receiver fires once it is on disk.
-    pub fn append(&self, key: String, removed: bool, op: Option<u64>, bytes: Box<[u8]>) -> Ack {
+    /// Queues a record; once it is on disk, publishes `publish`, then
+    /// fires the receiver.
+    pub fn append(
+        &self,
+        key: String,
+        removed: bool,
+        op: Option<u64>,
+        bytes: Box<[u8]>,
+        publish: Publish,
+    ) -> Ack {
         let (ack, rx) = oneshot::channel();
         if self.failed.load(Ordering::Acquire) {
             let _ = ack.send(Err(
@@ -93,6 +116,7 @@ impl Writer {
             removed,
             op,
             bytes,
+            publish,
             ack,
         }) {
             let _ = ack.send(Err("the account log writer has stopped".into()));
@@ -126,12 +150,14 @@ struct Job {
     state: WriterState,
     compact_at: u64,
     failed: Arc<AtomicBool>,
+    hook: Hook,
 }
 
 impl Job {
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut buf = Vec::with_capacity(1 << 20);
         let mut acks = Vec::new();
+        let mut publishes = Vec::new();
         let mut compacts = Vec::new();
         while let Ok(first) = rx.recv() {
             buf.clear();
@@ -143,6 +169,7 @@ impl Job {
                         removed,
                         op,
                         bytes,
+                        publish,
                         ack,
                     } => {
                         buf.extend_from_slice(&bytes);
@@ -154,6 +181,7 @@ impl Job {
                         if let Some(n) = op {
                             self.state.ops_written = self.state.ops_written.max(n + 1);
                         }
+                        publishes.push(publish);
                         acks.push(ack);
                     }
                     Msg::Compact { ack } => compacts.push(ack),
@@ -168,8 +196,10 @@ impl Job {
             } else if buf.is_empty() {
                 Ok(())
             } else {
-                self.log
-                    .write_all(&buf)
+                self.hook
+                    .as_mut()
+                    .map_or(Ok(()), |hook| hook())
+                    .and_then(|_| self.log.write_all(&buf))
                     .and_then(|_| self.log.sync_data())
                     .map_err(|e| format!("writing the account log: {e}"))
             };
@@ -178,6 +208,13 @@ impl Job {
                 tracing::error!(error = ?result, "account log write failed; refusing further changes");
             }
             self.log_len += buf.len() as u64;
+            // Published (and let go of: a slot held here is not released)
+            // before anyone hears of the commit; never if it failed.
+            for publish in publishes.drain(..) {
+                if result.is_ok() {
+                    publish.apply();
+                }
+            }
             for ack in acks.drain(..) {
                 let _ = ack.send(result.clone());
             }
