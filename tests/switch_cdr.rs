@@ -248,3 +248,55 @@ fn the_recorded_cut_bills_every_call_at_its_talk_and_leaves_none_parked() {
     let sessions = server.call("SessionSv1.GetActiveSessions", json!({}));
     assert_eq!(sessions["result"], json!([]), "{sessions}");
 }
+
+#[test]
+fn a_call_found_gone_waits_for_its_cdr_and_is_settled_from_it() {
+    // The switch posts where nobody listens; the test delivers the CDR
+    // itself, after the resync has found the call gone.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_runtime = rt.enter();
+    let mut config = SwitchConfig::with_speed(SPEED);
+    config.json_cdr = Some(JsonCdrConfig::new(format!(
+        "http://{}/freeswitch/cdr",
+        free_addr()
+    )));
+    let sw = rt.block_on(FakeSwitch::start(config)).unwrap();
+    let http = free_addr();
+    let server = Server::start(json!({
+        "listen": {"http": http.to_string()},
+        "freeswitch": [{"address": sw.addr().to_string(), "password": "ClueCon", "alias": "fs1"}],
+        "sessions": {"clock_speed": SPEED, "limit_grace": "30s", "cdr_wait": "1h"},
+    }));
+    server.wait_connected();
+    fund(&server, "1001", 1.0);
+    let uuid = sw.place_call(real_call("1001", 12.0)).unwrap();
+    rt.block_on(sw.wait_record(&uuid, WAIT, |r| r.answered))
+        .unwrap();
+    rt.block_on(sw.stop_listening());
+    sw.drop_connections();
+    let rec = rt.block_on(sw.wait_for_end(&uuid, WAIT)).unwrap();
+    rt.block_on(sw.resume_listening()).unwrap();
+    // Found gone: no longer an active session, not settled either.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sessions = server.call("SessionSv1.GetActiveSessions", json!({}));
+        if sessions["result"] == json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{sessions}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        records(&server, &uuid).is_empty(),
+        "settled before its CDR came"
+    );
+    let body = rt.block_on(sw.wait_cdr_post(&uuid, WAIT)).unwrap().body;
+    let (status, reply) = http_request(http, "POST", "/freeswitch/cdr", &body);
+    assert_eq!((status, reply.as_str()), (200, r#"{"result":"settled"}"#));
+    let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
+    let cdr = wait_record(&server, &uuid);
+    assert_eq!(decimal(&cdr["Cost"]), price(talked), "{cdr}");
+    assert!(cdr.get("Estimated").is_none(), "{cdr}");
+    assert_eq!(money(&server, "1001"), Decimal::ONE - price(talked));
+}

@@ -223,6 +223,12 @@ impl CallActor {
             uuid: self.uuid.clone(),
             mailbox: mailbox.clone(),
         };
+        // A settlement decided before a restart is finished, not resumed.
+        if let Some(s) = self.rec.as_ref().and_then(|r| r.settling.clone()) {
+            let usage = Duration::from_nanos(s.usage_ns.max(0) as u64);
+            Box::pin(self.settle(usage, &s.cause, &s.note, s.estimated)).await;
+            return;
+        }
         loop {
             let tick = self.next_debit;
             let retry = self.arm_retry;
@@ -324,6 +330,7 @@ impl CallActor {
             cost_debited: Decimal::ZERO,
             warned_low_balance: false,
             gone: None,
+            settling: None,
         }
     }
 
@@ -1010,14 +1017,38 @@ impl CallActor {
     }
 
     async fn settle(&mut self, usage: Duration, cause: &str, note: &str, estimated: bool) -> Next {
-        let Some(rec) = self.rec.take() else {
-            return Next::Done;
-        };
         let cdr_key = format!("cdr:{}", self.uuid);
         if self.shared.journal.contains(&cdr_key) {
+            self.rec = None;
             self.persist().await;
             return Next::Done;
         }
+        let Some(rec) = &mut self.rec else {
+            return Next::Done;
+        };
+        let moves_money = match rec.info.request_type {
+            RequestType::Prepaid | RequestType::PseudoPrepaid => {
+                !usage.is_zero() || !rec.charges.is_empty()
+            }
+            RequestType::Postpaid => !usage.is_zero(),
+            RequestType::Rated | RequestType::None => false,
+        };
+        if moves_money && rec.settling.is_none() {
+            // The intent first: if the process dies once the store has
+            // settled, the restart settles again (the store replays it)
+            // instead of resuming the call and debiting it once more.
+            rec.settling = Some(crate::record::Settling {
+                usage_ns: nanos(usage),
+                cause: cause.to_string(),
+                note: note.to_string(),
+                estimated,
+            });
+            self.persist().await;
+            crate::crash::point("settle.intent");
+        }
+        let Some(rec) = self.rec.take() else {
+            return Next::Done;
+        };
         let info = &rec.info;
         let start = rec.answer_time.unwrap_or_else(Utc::now);
         let mut cd = self.descriptor(info, start, usage);

@@ -41,6 +41,7 @@ pub const POINTS: &[&str] = &[
     "debit.debited",
     "debit.persisted",
     "debit.armed",
+    "settle.intent",
     "settle.settled",
     "settle.recorded",
 ];

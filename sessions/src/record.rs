@@ -48,6 +48,21 @@ pub struct SessionRecord {
     /// (see [`GoneHold`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gone: Option<GoneHold>,
+    /// The settlement decided, written before the store is asked to make
+    /// it: a restart finishes this one instead of resuming the call (the
+    /// switch may still list a call whose CDR it is posting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settling: Option<Settling>,
+}
+
+/// A settlement about to be made (see [`SessionRecord::settling`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Settling {
+    pub usage_ns: i64,
+    pub cause: String,
+    pub note: String,
+    pub estimated: bool,
 }
 
 /// A call that ended while tollgate was not listening, waiting for the
@@ -246,6 +261,7 @@ mod tests {
             cost_debited: Decimal::ZERO,
             warned_low_balance: false,
             gone: None,
+            settling: None,
         };
         let v = serde_json::to_value(ActiveSession::of(&rec, Duration::ZERO)).unwrap();
         assert_eq!(v["AnswerTime"], "0001-01-01T00:00:00Z");

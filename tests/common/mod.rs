@@ -282,27 +282,35 @@ impl RpcClient {
 
 /// A minimal HTTP/1.1 exchange with `Connection: close`.
 pub fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    try_http_request(addr, method, path, body)
+        .unwrap_or_else(|| panic!("no HTTP answer from {addr} to {method} {path}"))
+}
+
+/// As [`http_request`]; None when nothing answers (no server, or it died
+/// before answering).
+pub fn try_http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(TIMEOUT)).ok()?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes()).ok()?;
     let _ = stream.write_all(body.as_bytes());
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).to_string();
-    let status: u16 = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("HTTP response: {text:?}"));
+    let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok())?;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    (status, body)
+    Some((status, body))
 }
 
 /// The seed's 2012 call descriptor (`Responder.Get` in the Python snippet).
