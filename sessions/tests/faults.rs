@@ -122,7 +122,11 @@ async fn two_switches_at_once() {
     let (a, b) = (switch().await, switch().await);
     let engine = engine(dir.path()).await;
     fund(&engine, "1001", dec!(10)).await;
-    let ctl = start(&engine, config(&[&a, &b]), dir.path());
+    // A long grace: at 100x, the default 10 s is 100 ms of real time,
+    // which a loaded machine can miss between two debits.
+    let mut cfg = config(&[&a, &b]);
+    long_grace(&mut cfg);
+    let ctl = start(&engine, cfg, dir.path());
     connected(&ctl, 2).await;
     let ua = a.place_call(prepaid("1001", "1002", 40.0)).unwrap();
     let ub = b.place_call(prepaid("1001", "1002", 70.0)).unwrap();
