@@ -347,7 +347,12 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
     }
     for row in &rows {
         let Some(uuid) = row.uuid() else { continue };
-        if shared.calls.contains_key(uuid) || row.callstate() != Some("ACTIVE") {
+        // A call settled already (its CDR may come before the channel
+        // leaves the table) is never picked up again.
+        if shared.calls.contains_key(uuid)
+            || row.callstate() != Some("ACTIVE")
+            || shared.journal.contains(&format!("cdr:{uuid}"))
+        {
             continue;
         }
         if let Some(event) = pickup_event(cmd, uuid, now).await {
