@@ -351,6 +351,8 @@ impl CallActor {
         if let Err(e) = self.shared.journal.put(&key, value).await {
             warn!(error = %e, "could not persist the session");
         }
+        self.shared
+            .publish_session(&self.uuid, &self.alias, self.rec.as_ref());
     }
 
     /// Logs a failed switch command unless the call is simply gone.
@@ -1152,10 +1154,12 @@ impl CallActor {
         info!(usage = ?usage, %cost, "settled");
         if let Ok(v) = serde_json::to_value(&cdr) {
             match self.shared.journal.put(&cdr_key, Some(v)).await {
-                Ok(()) => self
-                    .shared
-                    .pending_cdrs
-                    .push(cdr.order_id, self.uuid.clone()),
+                Ok(()) => {
+                    self.shared
+                        .pending_cdrs
+                        .push(cdr.order_id, self.uuid.clone());
+                    self.shared.publish_cdr(&cdr);
+                }
                 Err(e) => warn!(error = %e, "could not write the call record"),
             }
             crate::crash::point("settle.recorded");

@@ -237,6 +237,7 @@ async fn correct_locked(
         .await
         .map_err(|e| CdrPostError::Failed(format!("writing the call record: {e}")))?;
     info!(uuid = %cdr.uuid, estimate = %old.cost, cost = %new.cost, "call record corrected from the switch's CDR");
+    shared.publish_cdr(&new);
     if new.cost != old.cost {
         shared
             .metrics

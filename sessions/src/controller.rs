@@ -13,6 +13,7 @@ use crate::cdr_intake::{CdrPostError, CdrVerdict};
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
 use crate::journal::{Journal, JournalError};
+use crate::live::LiveEvent;
 use crate::metrics::Metrics;
 use crate::record::{ActiveSession, Cdr, SessionRecord};
 use crate::shared::Shared;
@@ -27,6 +28,17 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
+
+/// Why a call could not be ended on request.
+#[derive(Debug, thiserror::Error)]
+pub enum ForceDisconnectError {
+    /// No live call by that id.
+    #[error("NOT_FOUND")]
+    NotFound,
+    /// Its switch did not take the command.
+    #[error("SERVER_ERROR: {0}")]
+    Switch(String),
+}
 
 pub struct Controller {
     shared: Arc<Shared>,
@@ -58,6 +70,7 @@ impl Controller {
             pending_cdrs: Default::default(),
             pools: DashMap::new(),
             correcting: DashMap::new(),
+            live: crate::live::channel(),
         });
         archiver::queue_journal(&shared);
         let (shutdown, rx) = watch::channel(false);
@@ -178,6 +191,44 @@ impl Controller {
             Err(e) => crate::cdr_intake::log_refusal(e),
         }
         verdict
+    }
+
+    /// The live feed: every change of a session and every new call record
+    /// from now on (see [`crate::live`]). Subscribe, then read
+    /// [`Controller::active_sessions`] for the state to apply them to.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
+        self.shared.live.subscribe()
+    }
+
+    /// Hangs call `uuid` up on its switch (`SessionSv1.ForceDisconnect`,
+    /// cause MANAGER_REQUEST); it is then settled as any call that ends.
+    pub async fn force_disconnect(&self, uuid: &str) -> Result<(), ForceDisconnectError> {
+        let live = self.shared.calls.get(uuid).map(|c| c.alias.clone());
+        let alias = match live {
+            Some(alias) => alias,
+            None => match crate::switch::persisted(&self.shared, uuid) {
+                Some(rec) if rec.gone.is_none() && rec.settling.is_none() => rec.origin_host,
+                _ => return Err(ForceDisconnectError::NotFound),
+            },
+        };
+        let pool = self.shared.pools.get(&alias).map(|p| p.clone());
+        let Some(pool) = pool else {
+            return Err(ForceDisconnectError::Switch(format!(
+                "switch {alias} is not connected"
+            )));
+        };
+        match pool
+            .for_call(uuid)
+            .uuid_kill(uuid, Some("MANAGER_REQUEST"))
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(%uuid, "call ended by request");
+                Ok(())
+            }
+            Err(esl::ApiError::NoSuchChannel) => Err(ForceDisconnectError::NotFound),
+            Err(e) => Err(ForceDisconnectError::Switch(e.to_string())),
+        }
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -36,4 +36,6 @@ pub(crate) struct Shared {
     pub pools: DashMap<Arc<str>, Commands>,
     /// Call records being corrected from a late CDR (one at a time each).
     pub correcting: DashMap<String, ()>,
+    /// The live feed (see [`crate::live`]).
+    pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
 }

@@ -118,7 +118,7 @@ const COMMAND_CONNECTIONS: usize = 4;
 pub(crate) struct Commands(Arc<Vec<Client>>);
 
 impl Commands {
-    fn for_call(&self, uuid: &str) -> &Client {
+    pub(crate) fn for_call(&self, uuid: &str) -> &Client {
         let h = uuid
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));

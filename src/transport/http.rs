@@ -15,6 +15,7 @@
 //!   changed is durable, `400` for a body that is not a CDR (nothing
 //!   changes), `503` when it cannot be taken yet and `500` when the store
 //!   fails (the switch posts it again).
+//! - `GET /ws`: JSON-RPC 2.0 over WebSocket with subscriptions (see [`ws`](super::ws)).
 //! - `GET /health` and `GET /metrics` (Prometheus text format).
 //!
 //! Bodies over 1 MiB are refused with `413` and a JSON-RPC error.
@@ -22,6 +23,7 @@
 use super::limits::LimitedListener;
 use super::query;
 use super::tcp::Limits;
+use super::ws::Ws;
 use super::Shutdown;
 use crate::rpc::codec::{self, Request, MAX_REQUEST_BYTES};
 use crate::rpc::{Api, ErrorClass};
@@ -29,7 +31,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::value::RawValue;
 use serde_json::Deserializer;
@@ -64,7 +66,19 @@ pub const ENDPOINTS: [(&str, &str); 10] = [
 
 /// The routes, over a shared [`Api`].
 pub fn router(api: Arc<Api>) -> Router {
+    router_with(api.clone(), Ws::new(api))
+}
+
+/// The routes, with `/ws` served by `ws`.
+pub fn router_with(api: Arc<Api>, ws: Arc<Ws>) -> Router {
     let mut router = Router::new()
+        .route(
+            "/ws",
+            any(move |request: axum::extract::Request| {
+                let ws = ws.clone();
+                async move { ws.serve(request).await }
+            }),
+        )
         .route("/jsonrpc", post(jsonrpc))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -90,7 +104,14 @@ pub fn router(api: Arc<Api>) -> Router {
 pub async fn serve(listener: TcpListener, api: Arc<Api>, limits: Limits, shutdown: Shutdown) {
     let listener = LimitedListener::new(listener, limits, api.clone());
     let token = shutdown.token.clone();
-    if let Err(e) = axum::serve(listener, router(api))
+    let ws = Ws::new(api.clone());
+    let closing = ws.clone();
+    let closed = token.clone();
+    tokio::spawn(async move {
+        closed.cancelled().await;
+        closing.stop();
+    });
+    if let Err(e) = axum::serve(listener, router_with(api, ws))
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await
     {

@@ -1,0 +1,73 @@
+//! The live feed: what a console shows changing without polling. Every
+//! persisted change of a session (authorized, answered, a debit) is
+//! published as its CGRateS view, its end as an `End`, and each new call
+//! record as a `Cdr`. A broadcast channel of bounded capacity: a receiver
+//! that falls behind loses the oldest events and is told so (it then asks
+//! for a new snapshot); nothing is built when nobody listens.
+
+use crate::record::{ActiveSession, Cdr, SessionRecord};
+use crate::shared::Shared;
+use crate::RequestType;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Events a receiver may lag behind before it is told to start again.
+pub const CAPACITY: usize = 4096;
+
+/// One change the console sees.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A call appeared, was answered, or its debit advanced.
+    Update(Box<ActiveSession>),
+    /// A call ended (settled, or ended unheard and waiting for its CDR).
+    End {
+        cgr_id: Arc<str>,
+        origin_host: Arc<str>,
+    },
+    /// A call record was written.
+    Cdr(Box<Cdr>),
+}
+
+pub(crate) fn channel() -> broadcast::Sender<LiveEvent> {
+    broadcast::channel(CAPACITY).0
+}
+
+impl Shared {
+    fn listened(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// Publishes the state of call `uuid` just persisted (`None`: ended).
+    pub(crate) fn publish_session(
+        &self,
+        uuid: &Arc<str>,
+        alias: &Arc<str>,
+        rec: Option<&SessionRecord>,
+    ) {
+        if !self.listened() {
+            return;
+        }
+        let event = match rec {
+            Some(rec) if rec.gone.is_none() && rec.settling.is_none() => {
+                let interval = match rec.info.request_type {
+                    RequestType::Prepaid => self.cfg.debit_interval,
+                    _ => Duration::ZERO,
+                };
+                LiveEvent::Update(Box::new(ActiveSession::of(rec, interval)))
+            }
+            _ => LiveEvent::End {
+                cgr_id: uuid.clone(),
+                origin_host: alias.clone(),
+            },
+        };
+        let _ = self.live.send(event);
+    }
+
+    /// Publishes a new call record.
+    pub(crate) fn publish_cdr(&self, cdr: &Cdr) {
+        if self.listened() {
+            let _ = self.live.send(LiveEvent::Cdr(Box::new(cdr.clone())));
+        }
+    }
+}
