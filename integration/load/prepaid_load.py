@@ -4,7 +4,11 @@ the release `fake-freeswitch` in load mode (real time), then the numbers:
 calls up at once, park-to-authorization p99 (tollgate's histogram), tollgate's
 resident memory per active call, and whether every call was billed right.
 
-    integration/load/prepaid_load.py [--calls 10000] [--rate 500] [--talk 35]
+    integration/load/prepaid_load.py [--calls 10000] [--rate 500] [--talk 35] [--consoles 100]
+
+With --consoles N, N WebSocket consoles (consoles.py) follow the live
+sessions and call records on /ws the whole time; their CPU is reported
+apart from tollgate's.
 
 Every call goes to a Romanian mobile on the sample plan (0.12/min in 10 s
 steps) from one account with ample credit, so each call must cost
@@ -73,6 +77,7 @@ def main():
     ap.add_argument("--calls", type=int, default=10000)
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--talk", type=float, default=35)
+    ap.add_argument("--consoles", type=int, default=0)
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "tollgate", "-p", "integration",
                     "--bin", "tollgate", "--bin", "fake-freeswitch"], cwd=ROOT, check=True)
@@ -100,6 +105,16 @@ def main():
     start_money = Decimal("1000000")
     rpc(rpc_port, "APIerSv1.SetBalance", {"Tenant": "cgrates.org", "Account": "load", "BalanceType": "*monetary",
                                          "BalanceID": "main", "Value": 1000000})
+    consoles = None
+    if a.consoles:
+        venv = os.path.join(os.path.dirname(__file__), ".venv")
+        python = os.path.join(venv, "bin", "python")
+        if subprocess.run([python, "-c", "import websockets"], capture_output=True).returncode != 0:
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+            subprocess.run([python, "-m", "pip", "install", "-q", "websockets==13.1"], check=True)
+        consoles = subprocess.Popen([python, os.path.join(os.path.dirname(__file__), "consoles.py"),
+                                     str(http), str(a.consoles)], stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
     base_rss = rss_kib(tg.pid)
     lead = 3.0
     sw = subprocess.Popen([f"{ROOT}/target/release/fake-freeswitch", "--listen", f"127.0.0.1:{esl}",
@@ -135,6 +150,11 @@ def main():
     left = sum(Decimal(str(b["Value"])) for b in acct["BalanceMap"]["*monetary"])
     answered = sum(1 for r in records if r["answered"])
     cpu = cpu_seconds(tg.pid)
+    console_line = None
+    if consoles:
+        console_cpu = cpu_seconds(consoles.pid)
+        consoles.send_signal(signal.SIGTERM)
+        console_line = f"{a.consoles} consoles: {consoles.communicate(timeout=60)[0].strip()}, CPU {console_cpu:.1f} s"
     tg.send_signal(signal.SIGTERM); tg.wait(timeout=60)
     per_call = (peak_rss - base_rss) * 1024 / peak_calls if peak_calls else 0
     print(f"calls placed {len(records)}, answered {answered}, peak concurrent {peak_calls}")
@@ -145,6 +165,8 @@ def main():
     print(f"tollgate CPU: {cpu:.1f} s for {len(records)} calls ({cpu * 1e3 / max(len(records), 1):.2f} ms per call)")
     print(f"calls billed wrong: {len(wrong)} (first: {wrong[:3]})")
     print(f"account: expected to lose {expected_total}, lost {start_money - left}")
+    if console_line:
+        print(console_line)
     print(f"logs and records in {tmp}")
     ok = not wrong and start_money - left == expected_total
     sys.exit(0 if ok else 1)

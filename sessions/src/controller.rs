@@ -96,8 +96,9 @@ impl Controller {
             .scan("session:")
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value::<SessionRecord>(v).ok())
-            // A call that ended unheard waits for its CDR: it is not up.
-            .filter(|rec| rec.gone.is_none())
+            // A call that ended unheard waits for its CDR, one being settled
+            // is over: neither is up.
+            .filter(|rec| rec.gone.is_none() && rec.settling.is_none())
             .map(|rec| {
                 let interval = match rec.info.request_type {
                     RequestType::Prepaid => self.shared.cfg.debit_interval,

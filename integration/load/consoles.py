@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""N open consoles: N WebSocket connections to tollgate's /ws, each
+subscribed to the live sessions and the new call records, reading every
+notification as the browser page would, until SIGTERM; then one line of
+totals (notifications read, subscriptions closed by the server for being
+too slow, connections lost).
+
+    consoles.py <http port> <N>
+
+Run by prepaid_load.py --consoles N (in its own virtualenv with the
+`websockets` package).
+"""
+import asyncio, json, signal, sys
+
+import websockets
+
+RESUBSCRIBE = {"tollgate_sessions": "tollgate_subscribeSessions", "tollgate_cdrs": "tollgate_subscribeCdrs"}
+
+
+async def console(port, stats, stop):
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tollgate_subscribeSessions"}))
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tollgate_subscribeCdrs"}))
+            while not stop.is_set():
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), 0.5)
+                except asyncio.TimeoutError:
+                    continue
+                m = json.loads(msg)
+                if "error" in m.get("params", {}):
+                    stats["closed_slow"] += 1
+                    # Subscribe again, as the page does.
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 3, "method": RESUBSCRIBE[m["method"]]}))
+                elif "method" in m:
+                    stats["notifications"] += 1
+    except Exception as e:  # noqa: BLE001 (a load tool: count and go on)
+        stats["lost"] += 1
+        stats["last_error"] = repr(e)
+
+
+async def main():
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    stats = {"notifications": 0, "closed_slow": 0, "lost": 0, "last_error": None}
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await asyncio.gather(*(console(port, stats, stop) for _ in range(n)))
+    print(json.dumps(stats), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
