@@ -17,7 +17,8 @@
 //!   "store":    {"type": "embedded", "path": "data"},
 //!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "limit_grace": "10s", "max_session_time": "step_down"},
 //!   "limits":   {"max_usage": "72h", "max_reply_bytes": 33554432},
-//!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
+//!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}],
+//!   "security": {"allow_remote_rpc_json": false}
 //! }
 //! ```
 //!
@@ -26,6 +27,12 @@
 //! 1024), `max_connections_per_ip` (default 64) and `request_timeout`
 //! (default `30s`), and `limits` bounds the work of one request (`max_usage`,
 //! default `72h`; `max_reply_bytes`, default 32 MiB).
+//!
+//! `security` guards the listeners: with `api_token` set every HTTP request
+//! but `GET /health` must carry it, and a listener bound beyond loopback is
+//! refused at start-up unless guarded (`listen.http` needs `api_token`;
+//! `listen.rpc_json`, which has no headers to carry one, needs
+//! `allow_remote_rpc_json: true`).
 
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -73,6 +80,7 @@ pub struct Config {
     pub sessions: Sessions,
     pub freeswitch: Vec<FreeSwitch>,
     pub limits: Limits,
+    pub security: Security,
 }
 
 impl Default for Config {
@@ -85,6 +93,7 @@ impl Default for Config {
             sessions: Sessions::default(),
             freeswitch: vec![FreeSwitch::default()],
             limits: Limits::default(),
+            security: Security::default(),
         }
     }
 }
@@ -179,6 +188,37 @@ impl Default for Limits {
             max_reply_bytes: 32 << 20,
         }
     }
+}
+
+/// `security`: the API token of the HTTP port, and whether the raw TCP
+/// port (which cannot carry a token) may be reached from other hosts.
+#[derive(Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// Required on every HTTP request but `GET /health` when set (Bearer
+    /// header, `tollgate_token` cookie or Basic password); required when
+    /// `listen.http` is beyond loopback. Cookie-safe characters only.
+    #[serde(deserialize_with = "api_token")]
+    pub api_token: Option<String>,
+    /// `listen.rpc_json` may be bound beyond loopback (anyone who reaches
+    /// it can use every method: firewall it).
+    pub allow_remote_rpc_json: bool,
+}
+
+/// The token never appears in logs or debug output.
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("api_token", &self.api_token.as_ref().map(|_| "<set>"))
+            .field("allow_remote_rpc_json", &self.allow_remote_rpc_json)
+            .finish()
+    }
+}
+
+/// Whether `addr` can only be reached from this host (`0.0.0.0` and `::`
+/// are every interface, so beyond loopback).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// `store`: where accounts and tariff-plan records ("StorDb") live.
@@ -422,6 +462,28 @@ impl Config {
                 ));
             }
         }
+        if let Some(addr) = self.listen.http {
+            if !is_loopback(&addr) && self.security.api_token.is_none() {
+                return Err(invalid(
+                    "security.api_token",
+                    format!(
+                        "required because listen.http {addr} is beyond loopback \
+                         (set a token, or bind listen.http to 127.0.0.1)"
+                    ),
+                ));
+            }
+        }
+        if let Some(addr) = self.listen.rpc_json {
+            if !is_loopback(&addr) && !self.security.allow_remote_rpc_json {
+                return Err(invalid(
+                    "security.allow_remote_rpc_json",
+                    format!(
+                        "must be true for listen.rpc_json {addr} beyond loopback \
+                         (raw TCP carries no token: anyone who reaches it can use every method)"
+                    ),
+                ));
+            }
+        }
         if let (Some(a), Some(b)) = (self.listen.rpc_json, self.listen.http) {
             if a == b && a.port() != 0 {
                 return Err(invalid(
@@ -442,6 +504,26 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         return Err(serde::de::Error::custom("must not be empty"));
     }
     Ok(s)
+}
+
+/// A token a browser can keep in a cookie: RFC 6265 cookie-octets
+/// (visible ASCII but space, `"`, `,`, `;` and backslash).
+fn api_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Err(serde::de::Error::custom(
+            "must not be empty (leave the key out for no token)",
+        ));
+    }
+    let cookie_safe =
+        |b: u8| (0x21..=0x7e).contains(&b) && !matches!(b, b'"' | b',' | b';' | b'\\');
+    if !s.bytes().all(cookie_safe) {
+        return Err(serde::de::Error::custom(
+            "must be visible ASCII without spaces, quotes, commas, semicolons or backslashes \
+             (it travels in a cookie)",
+        ));
+    }
+    Ok(Some(s))
 }
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
@@ -661,6 +743,50 @@ mod tests {
         let c = Config::parse(r#"{"store": {"type": "embedded"}, "tariffplan": ""}"#, "t").unwrap();
         assert_eq!(c.store, Store::default());
         assert_eq!(c.tariffplan, None);
+    }
+
+    #[test]
+    fn security_guards_listeners_beyond_loopback() {
+        let c = Config::default();
+        assert_eq!(c.security.api_token, None);
+        assert!(!c.security.allow_remote_rpc_json);
+        let e = err(r#"{"listen": {"http": "0.0.0.0:8000"}}"#);
+        assert!(
+            e.contains("security.api_token") && e.contains("0.0.0.0:8000"),
+            "{e}"
+        );
+        let e = err(r#"{"listen": {"http": "[::]:8000"}}"#);
+        assert!(e.contains("security.api_token"), "{e}");
+        let e = err(r#"{"listen": {"rpc_json": "0.0.0.0:2001"}}"#);
+        assert!(e.contains("security.allow_remote_rpc_json"), "{e}");
+        let e = err(r#"{"listen": {"rpc_json": "0.0.0.0:2001"}, "security": {"api_token": "t"}}"#);
+        assert!(e.contains("security.allow_remote_rpc_json"), "{e}");
+        let c = Config::parse(
+            r#"{"listen": {"http": "0.0.0.0:8000", "rpc_json": "[::]:2001"},
+                "security": {"api_token": "s3cret-token", "allow_remote_rpc_json": true}}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.security.api_token.as_deref(), Some("s3cret-token"));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the token is not in debug output"
+        );
+        // Loopback, IPv4-mapped loopback and ::1 need neither.
+        Config::parse(
+            r#"{"listen": {"http": "[::ffff:127.0.0.1]:8000", "rpc_json": "[::1]:2001"}}"#,
+            "t",
+        )
+        .unwrap();
+        let e = err(r#"{"security": {"api_token": ""}}"#);
+        assert!(e.contains("security.api_token"), "{e}");
+        let e = err(r#"{"security": {"api_token": "a b"}}"#);
+        assert!(
+            e.contains("security.api_token") && e.contains("cookie"),
+            "{e}"
+        );
+        let e = err(r#"{"security": {"api_tokn": "x"}}"#);
+        assert!(e.contains("api_tokn"), "{e}");
     }
 
     #[test]

@@ -266,7 +266,7 @@ fn one_address_cannot_take_every_connection() {
     let server = Server::start(json!({"listen": {
         "rpc_json": "0.0.0.0:0", "http": "0.0.0.0:0",
         "max_connections": 16, "max_connections_per_ip": 4
-    }}));
+    }, "security": {"api_token": "t", "allow_remote_rpc_json": true}}));
     let port = server.rpc.port();
     let from = |ip: [u8; 4]| connect_from(ip, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     // 127.0.0.1 opens connections until refused.

@@ -206,3 +206,50 @@ async fn a_call_is_followed_live_and_ended_on_request() {
     assert_eq!(r["result"][0]["Cost"], cdr["Cost"], "{r}");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_socket_needs_it() {
+    let server =
+        tokio::task::spawn_blocking(|| Server::start(json!({"security": {"api_token": "s3cret"}})))
+            .await
+            .unwrap();
+    let url = format!("ws://{}/ws", server.http);
+    // No token, or a wrong one: 401 before any upgrade.
+    for cookie in [None, Some("tollgate_token=wrong")] {
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )
+            .unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("Cookie", c.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("{cookie:?}: {:?}", other.map(|_| ())),
+        }
+    }
+    // The page's cookie opens it.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("Cookie", "tollgate_token=s3cret".parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let mut ws = Ws {
+        socket,
+        next_id: 1,
+        pending: vec![],
+    };
+    let r = ws
+        .call(
+            "APIerSv2.GetAccount",
+            json!([{"Tenant": "cgrates.org", "Account": "nobody"}]),
+        )
+        .await;
+    assert_eq!(r["error"]["message"], "NOT_FOUND", "{r}");
+    drop(server);
+}

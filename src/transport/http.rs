@@ -21,10 +21,10 @@
 //! Bodies over 1 MiB are refused with `413` and a JSON-RPC error.
 
 use super::limits::LimitedListener;
-use super::query;
 use super::tcp::Limits;
 use super::ws::Ws;
 use super::Shutdown;
+use super::{auth, csv, query};
 use crate::rpc::codec::{self, Request, MAX_REQUEST_BYTES};
 use crate::rpc::{Api, ErrorClass};
 use axum::body::{Body, Bytes};
@@ -64,7 +64,11 @@ pub const ENDPOINTS: [(&str, &str); 10] = [
     ("/resetuserbudget", "Responder.ResetUserBudget"),
 ];
 
-/// The routes, over a shared [`Api`].
+/// The routes, over a shared [`Api`]. Also `GET /cdrs.csv` ([`csv`]) and
+/// `POST /ui/login` ([`auth`]). With `security.api_token` set, every route
+/// but `GET /health` and the login form requires the token
+/// ([`auth::require_token`]): add routes above that layer, which must stay
+/// the last thing applied so that it covers every route and the fallback.
 pub fn router(api: Arc<Api>) -> Router {
     router_with(api.clone(), Ws::new(api))
 }
@@ -83,7 +87,9 @@ pub fn router_with(api: Arc<Api>, ws: Arc<Ws>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/sessions", get(active_sessions))
-        .route("/freeswitch/cdr", post(switch_cdr));
+        .route("/freeswitch/cdr", post(switch_cdr))
+        .route("/cdrs.csv", get(csv::cdrs_csv))
+        .route("/ui/login", get(auth::login_form).post(auth::login));
     for (path, method) in ENDPOINTS {
         router = router.route(
             path,
@@ -97,6 +103,10 @@ pub fn router_with(api: Arc<Api>, ws: Arc<Ws>) -> Router {
                 error_body("NOT_FOUND: no such endpoint"),
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            auth::require_token,
+        ))
         .with_state(api)
 }
 

@@ -1,6 +1,9 @@
 //! The front ends: raw TCP JSON-RPC ([`tcp`]) and HTTP ([`http`]), both
-//! calling the one registry through [`Api`](crate::rpc::Api).
+//! calling the one registry through [`Api`](crate::rpc::Api). HTTP access
+//! is guarded by [`auth`]; `GET /cdrs.csv` is [`csv`].
 
+pub mod auth;
+pub mod csv;
 pub mod framer;
 pub mod http;
 pub mod limits;
