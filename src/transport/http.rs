@@ -77,6 +77,7 @@ pub fn router(api: Arc<Api>) -> Router {
         );
     }
     router
+        .merge(super::ui::routes())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

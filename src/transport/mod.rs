@@ -6,6 +6,7 @@ pub mod http;
 pub mod limits;
 pub mod query;
 pub mod tcp;
+pub mod ui;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
