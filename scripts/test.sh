@@ -20,6 +20,16 @@ TOLLGATE_TEST_PG_URL="$(scripts/pg-cluster.sh start "$pg_dir")"
 export TOLLGATE_TEST_PG_URL
 echo "started at $TOLLGATE_TEST_PG_URL"
 
+echo "== chromium (the console's browser tests)"
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "installing chromium and chromium-driver (Debian packages)..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium chromium-driver
+fi
+# tests/console_browser.rs fails (rather than skips) without chromedriver.
+export TOLLGATE_BROWSER_TESTS=1
+
 echo "== tests"
 # The proptest fuzzers (tests/fuzz_rpc.rs, rater/tests/fuzz_loader.rs) run
 # more cases here than in a plain cargo test: ~17 s together on a 2-core machine.

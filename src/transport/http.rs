@@ -97,6 +97,7 @@ pub fn router_with(api: Arc<Api>, ws: Arc<Ws>) -> Router {
         );
     }
     router
+        .merge(super::ui::routes())
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

@@ -9,6 +9,7 @@ pub mod http;
 pub mod limits;
 pub mod query;
 pub mod tcp;
+pub mod ui;
 pub mod ws;
 
 use tokio_util::sync::CancellationToken;
