@@ -61,6 +61,8 @@ pub struct AppState {
     /// Serializes plan loads so that they swap in the order they finish.
     load_lock: Mutex<()>,
     loads: AtomicU64,
+    /// When the live plan was put in force (Unix ms).
+    loaded_at: std::sync::atomic::AtomicI64,
     /// Runs the timed action plans; told to stop at shutdown.
     scheduler: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
@@ -166,6 +168,7 @@ impl AppState {
             sessions,
             load_lock: Mutex::new(()),
             loads: AtomicU64::new(0),
+            loaded_at: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp_millis()),
             scheduler: Mutex::new(Some((stop, scheduler))),
         })
     }
@@ -194,8 +197,15 @@ impl AppState {
     fn install(&self, plan: TariffPlan) -> Result<(), PlanError> {
         let created = tokio::runtime::Handle::current().block_on(self.engine.install_plan(plan))?;
         self.loads.fetch_add(1, Ordering::Relaxed);
+        self.loaded_at
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
         tracing::info!(created, "tariff plan swapped in");
         Ok(())
+    }
+
+    /// When the live plan was put in force.
+    pub fn plan_loaded_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp_millis(self.loaded_at.load(Ordering::Relaxed))
     }
 
     /// Tariff plans swapped in since start-up.

@@ -355,6 +355,22 @@ fn every_page_renders_and_the_plan_summary_matches_health() {
                     .await
                     .unwrap();
                 assert_eq!(got, want);
+                // Reload from the configured folder (no folder typed).
+                let loads = health["tariffplan"]["loads_since_start"].as_u64().unwrap();
+                click(&c, "reload-btn").await;
+                accept_confirm(&c).await;
+                until("the reload's answer", WAIT, || async {
+                    text(&c, "reload-result")
+                        .await
+                        .filter(|t| t.starts_with("OK"))
+                })
+                .await;
+                let (_, health) = server.get("/health");
+                let health: Value = serde_json::from_str(&health).unwrap();
+                assert_eq!(
+                    health["tariffplan"]["loads_since_start"].as_u64(),
+                    Some(loads + 1)
+                );
             }
             screenshot(&c, tab).await;
         }

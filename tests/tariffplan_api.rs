@@ -326,6 +326,22 @@ fn a_plan_built_over_the_api_goes_live_atomically() {
         json!({"FolderPath": "/nonexistent"}),
     );
     assert!(e.contains("/nonexistent"), "{e}");
+    // Without FolderPath: the configured folder (the console's reload).
+    let (_, before) = server.get("/health");
+    let before: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(
+        c.ok("ApierV1.LoadTariffPlanFromFolder", json!({})),
+        json!("OK")
+    );
+    let (_, after) = server.get("/health");
+    let after: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(
+        after["tariffplan"]["loads_since_start"].as_u64(),
+        before["tariffplan"]["loads_since_start"]
+            .as_u64()
+            .map(|n| n + 1)
+    );
+    assert!(after["tariffplan"]["loaded_at"].is_string(), "{after}");
 }
 
 #[test]

@@ -308,6 +308,7 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
             "prefixes": plan.destinations.prefix_count(),
             "rating_profiles": plan.profiles.len(),
             "loads_since_start": api.state.plan_loads(),
+            "loaded_at": api.state.plan_loaded_at(),
         },
     });
     json(StatusCode::OK, body.to_string())

@@ -539,6 +539,7 @@ async function refreshHealth() {
     ['status', h.status], ['version', h.version],
     ['destinations', tp.destinations], ['prefixes', tp.prefixes],
     ['rating profiles', tp.rating_profiles], ['loads since start', tp.loads_since_start],
+    ['loaded at', tp.loaded_at ? new Date(tp.loaded_at).toLocaleString() : ''],
   ];
   $('plan-summary').replaceChildren(...items.flatMap(([k, v]) => [
     el('dt', {}, k),
@@ -547,11 +548,12 @@ async function refreshHealth() {
 }
 
 $('reload-form').addEventListener('submit', act('Reload', async () => {
+  // Empty: the folder the server was configured with.
   const folder = $('reload-folder').value.trim();
-  if (!folder) throw new Error('give the plan folder on the server');
-  if (!confirm(`Load the tariff plan in ${folder} and replace the live one?`)) return;
+  const where = folder ? `in ${folder}` : 'from the configured folder';
+  if (!confirm(`Load the tariff plan ${where} and replace the live one?`)) return;
   $('reload-result').textContent = '';
-  const r = await rpc('APIerSv1.LoadTariffPlanFromFolder', { FolderPath: folder });
+  const r = await rpc('APIerSv1.LoadTariffPlanFromFolder', folder ? { FolderPath: folder } : {});
   $('reload-result').textContent = `${r} (${new Date().toLocaleTimeString()})`;
   await refreshHealth();
 }));

@@ -3,6 +3,7 @@
 //! aside, then swap it in atomically. A plan that does not compile changes
 //! nothing and answers `SERVER_ERROR: <the loader's message>` (which names
 //! the file, line and column). `DryRun: true` compiles without swapping.
+//! Without `FolderPath`, the folder is the configured `tariffplan`.
 
 use crate::api::APIER_SERVICES;
 use crate::rpc::{ApiError, Params, RegistryBuilder};
@@ -54,8 +55,15 @@ fn from_stordb(state: &AppState, params: Params<'_>) -> Result<&'static str, Api
 
 fn from_folder(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
     let obj = params.obj("AttrLoadTpFromFolder")?;
-    obj.require(&["FolderPath"])?;
-    let dir = PathBuf::from(obj.string("FolderPath")?);
+    // tollgate's extension: no `FolderPath` reloads the configured
+    // `tariffplan` folder (the console's reload button).
+    let dir = match obj.str("FolderPath")?.filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => match &state.config.tariffplan {
+            Some(configured) => configured.clone(),
+            None => obj.require(&["FolderPath"]).map(|()| PathBuf::new())?,
+        },
+    };
     if !dir.is_dir() {
         return Err(ApiError::Invalid(format!(
             "FolderPath: {} is not a folder",
