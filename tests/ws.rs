@@ -172,15 +172,19 @@ async fn a_call_is_followed_live_and_ended_on_request() {
                 .talk_forever(),
         )
         .unwrap();
-    // It appears, then is answered and debited.
+    // It appears, then is answered and debited: batched changes.
     let mut answered = false;
     while !answered {
         let n = ws.notification("tollgate_sessions").await;
         let event = &n["params"]["result"];
-        assert_eq!(event["Event"], "update", "{n}");
-        assert_eq!(event["Session"]["CGRID"], uuid.as_str(), "{n}");
-        answered = event["Session"]["AnswerTime"] != "0001-01-01T00:00:00Z"
-            && event["Session"]["Usage"].as_i64() > Some(0);
+        assert_eq!(event["Event"], "changes", "{n}");
+        assert_eq!(event["Ended"], json!([]), "{n}");
+        let list = event["Sessions"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "each call once per batch: {n}");
+        let session = &list[0];
+        assert_eq!(session["CGRID"], uuid.as_str(), "{n}");
+        answered =
+            session["AnswerTime"] != "0001-01-01T00:00:00Z" && session["Usage"].as_i64() > Some(0);
     }
     let r = ws
         .call("SessionSv1.ForceDisconnect", json!([{"OriginID": uuid}]))
@@ -191,13 +195,20 @@ async fn a_call_is_followed_live_and_ended_on_request() {
     assert_eq!(rec.hangup_cause.as_deref(), Some("MANAGER_REQUEST"));
     loop {
         let n = ws.notification("tollgate_sessions").await;
-        if n["params"]["result"]["Event"] == "end" {
-            assert_eq!(n["params"]["result"]["CGRID"], uuid.as_str(), "{n}");
+        let ended = &n["params"]["result"]["Ended"];
+        if ended.as_array().is_some_and(|l| !l.is_empty()) {
+            assert_eq!(ended, &json!([{"CGRID": uuid, "OriginHost": "fs1"}]), "{n}");
+            assert_eq!(n["params"]["result"]["Sessions"], json!([]), "{n}");
             break;
         }
     }
-    let cdr = ws.notification("tollgate_cdrs").await;
-    let cdr = &cdr["params"]["result"];
+    let cdrs = ws.notification("tollgate_cdrs").await;
+    let cdr = &cdrs["params"]["result"][0];
+    assert_eq!(
+        cdrs["params"]["result"].as_array().map(Vec::len),
+        Some(1),
+        "{cdrs}"
+    );
     assert_eq!(cdr["OriginID"], uuid.as_str(), "{cdr}");
     assert!(cdr["Cost"].as_f64() > Some(0.0), "{cdr}");
     let r = ws

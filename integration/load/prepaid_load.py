@@ -87,7 +87,10 @@ def main():
     template["talk"] = a.talk
     json.dump(template, open(f"{tmp}/call.json", "w"))
     config = {
-        "listen": {"rpc_json": f"127.0.0.1:{rpc_port}", "http": f"127.0.0.1:{http}"},
+        # The consoles all come from 127.0.0.1: room for them beside the
+        # default 64 connections per address.
+        "listen": {"rpc_json": f"127.0.0.1:{rpc_port}", "http": f"127.0.0.1:{http}",
+                   "max_connections_per_ip": 64 + a.consoles},
         "tariffplan": f"{ROOT}/conf/tariffplans/sample",
         "store": {"type": "embedded", "path": f"{tmp}/data"},
         "sessions": {"debit_interval": "10s", "max_session_time": "exact"},
@@ -109,7 +112,8 @@ def main():
     if a.consoles:
         venv = os.path.join(os.path.dirname(__file__), ".venv")
         python = os.path.join(venv, "bin", "python")
-        if subprocess.run([python, "-c", "import websockets"], capture_output=True).returncode != 0:
+        if not os.path.exists(python) or subprocess.run(
+                [python, "-c", "import websockets"], capture_output=True).returncode != 0:
             subprocess.run([sys.executable, "-m", "venv", venv], check=True)
             subprocess.run([python, "-m", "pip", "install", "-q", "websockets==13.1"], check=True)
         consoles = subprocess.Popen([python, os.path.join(os.path.dirname(__file__), "consoles.py"),

@@ -1,9 +1,10 @@
 //! The live feed: what a console shows changing without polling. Every
 //! persisted change of a session (authorized, answered, a debit) is
 //! published as its CGRateS view, its end as an `End`, and each new call
-//! record as a `Cdr`. A broadcast channel of bounded capacity: a receiver
-//! that falls behind loses the oldest events and is told so (it then asks
-//! for a new snapshot); nothing is built when nobody listens.
+//! record as a `Cdr`, each serialized to JSON once, however many listen.
+//! A broadcast channel of bounded capacity: a receiver that falls behind
+//! loses the oldest events and is told so (it then asks for a new
+//! snapshot); nothing is built when nobody listens.
 
 use crate::record::{ActiveSession, Cdr, SessionRecord};
 use crate::shared::Shared;
@@ -18,15 +19,16 @@ pub const CAPACITY: usize = 4096;
 /// One change the console sees.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
-    /// A call appeared, was answered, or its debit advanced.
-    Update(Box<ActiveSession>),
+    /// A call appeared, was answered, or its debit advanced: its id and
+    /// its [`ActiveSession`] as JSON.
+    Update { cgr_id: Arc<str>, json: Arc<str> },
     /// A call ended (settled, or ended unheard and waiting for its CDR).
     End {
         cgr_id: Arc<str>,
         origin_host: Arc<str>,
     },
-    /// A call record was written.
-    Cdr(Box<Cdr>),
+    /// A call record was written: the [`Cdr`] as JSON.
+    Cdr { json: Arc<str> },
 }
 
 pub(crate) fn channel() -> broadcast::Sender<LiveEvent> {
@@ -54,7 +56,13 @@ impl Shared {
                     RequestType::Prepaid => self.cfg.debit_interval,
                     _ => Duration::ZERO,
                 };
-                LiveEvent::Update(Box::new(ActiveSession::of(rec, interval)))
+                match serde_json::to_string(&ActiveSession::of(rec, interval)) {
+                    Ok(json) => LiveEvent::Update {
+                        cgr_id: uuid.clone(),
+                        json: Arc::from(json),
+                    },
+                    Err(_) => return,
+                }
             }
             _ => LiveEvent::End {
                 cgr_id: uuid.clone(),
@@ -67,7 +75,11 @@ impl Shared {
     /// Publishes a new call record.
     pub(crate) fn publish_cdr(&self, cdr: &Cdr) {
         if self.listened() {
-            let _ = self.live.send(LiveEvent::Cdr(Box::new(cdr.clone())));
+            if let Ok(json) = serde_json::to_string(cdr) {
+                let _ = self.live.send(LiveEvent::Cdr {
+                    json: Arc::from(json),
+                });
+            }
         }
     }
 }

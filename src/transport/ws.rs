@@ -8,10 +8,13 @@
 //!   carry the CGRateS text (`-32602` for malformed parameters, `-32000`
 //!   for the rest, `-32601` for an unknown method).
 //! - `tollgate_subscribeSessions` pushes `tollgate_sessions`
-//!   notifications: a `snapshot` of the live sessions first, then an
-//!   `update` per change of a call (appeared, answered, debited) and an
-//!   `end` when it ends. `tollgate_subscribeCdrs` pushes each new call
-//!   record as `tollgate_cdrs`.
+//!   notifications: a `snapshot` of the live sessions first, then, at most
+//!   every `FLUSH`, the `changes`: the latest state of each call that
+//!   appeared, was answered or debited, and the calls that ended.
+//!   `tollgate_subscribeCdrs` pushes the new call records, as an array, at
+//!   most every `FLUSH`. Batching keeps a busy switch's thousands of
+//!   changes per second to a few messages per subscriber, and each change
+//!   is serialized once for all of them (`sessions::live`).
 //! - A subscriber that falls behind is not allowed to grow memory: when its
 //!   connection's outgoing buffer (`MESSAGE_BUFFER` messages) is full, or it
 //!   has lost events from the feed, its subscription is closed with an
@@ -30,13 +33,16 @@ use jsonrpsee::{Methods, RpcModule};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sessions::LiveEvent;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tower_service::Service;
 
 /// Messages a connection may have waiting to be written before its
-/// subscriptions are closed.
-const MESSAGE_BUFFER: u32 = 1024;
+/// subscriptions are closed (with batched notifications, 32 are 8 s of
+/// changes).
+const MESSAGE_BUFFER: u32 = 32;
 
 /// The WebSocket endpoint: the methods, and what stops its connections.
 pub struct Ws {
@@ -153,54 +159,132 @@ fn to_error(e: &ApiError) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(e.code() as i32, e.to_string(), None::<()>)
 }
 
-/// Sends `value` unless the connection is too far behind.
-fn push(sink: &mut jsonrpsee::SubscriptionSink, value: &Value) -> Result<(), StringError> {
-    let msg = SubscriptionMessage::from_json(value).map_err(|e| e.to_string())?;
-    sink.try_send(msg)
-        .map_err(|_| "subscriber too slow: subscribe again".to_string().into())
+/// How often a subscriber is sent what changed: changes of one call in
+/// between are folded into its latest state.
+const FLUSH: Duration = Duration::from_millis(250);
+
+/// Sends raw JSON unless the connection is too far behind.
+fn push(sink: &mut jsonrpsee::SubscriptionSink, json: String) -> Result<(), StringError> {
+    let raw = RawValue::from_string(json).map_err(|e| e.to_string())?;
+    let msg = SubscriptionMessage::from_json(&raw).map_err(|e| e.to_string())?;
+    sink.try_send(msg).map_err(|_| TOO_SLOW.to_string().into())
+}
+
+const TOO_SLOW: &str = "subscriber too slow: subscribe again";
+
+/// What changed since a subscriber's last notification.
+#[derive(Default)]
+struct Changes {
+    /// Latest state by call, in the order calls first changed.
+    sessions: Vec<(Arc<str>, Arc<str>)>,
+    at: HashMap<Arc<str>, usize>,
+    ended: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl Changes {
+    fn update(&mut self, cgr_id: Arc<str>, json: Arc<str>) {
+        match self.at.get(&cgr_id) {
+            Some(&i) => self.sessions[i].1 = json,
+            None => {
+                self.at.insert(cgr_id.clone(), self.sessions.len());
+                self.sessions.push((cgr_id, json));
+            }
+        }
+    }
+
+    fn end(&mut self, cgr_id: Arc<str>, origin_host: Arc<str>) {
+        if let Some(i) = self.at.remove(&cgr_id) {
+            self.sessions.remove(i);
+            for v in self.at.values_mut() {
+                if *v > i {
+                    *v -= 1;
+                }
+            }
+        }
+        // A settlement ends a call twice (its intent, then its record).
+        if !self.ended.iter().any(|(id, _)| *id == cgr_id) {
+            self.ended.push((cgr_id, origin_host));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sessions.is_empty() && self.ended.is_empty()
+    }
+
+    /// `{"Event":"changes","Sessions":[…],"Ended":[…]}`, and empties itself.
+    fn take_json(&mut self) -> String {
+        let mut out = String::from(r#"{"Event":"changes","Sessions":["#);
+        for (i, (_, json)) in self.sessions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(json);
+        }
+        out.push_str(r#"],"Ended":"#);
+        let ended: Vec<Value> = self
+            .ended
+            .iter()
+            .map(|(id, host)| json!({"CGRID": &**id, "OriginHost": &**host}))
+            .collect();
+        out.push_str(&Value::Array(ended).to_string());
+        out.push('}');
+        *self = Changes::default();
+        out
+    }
 }
 
 async fn follow_sessions(api: Arc<Api>, pending: PendingSubscriptionSink) -> SubscriptionResult {
     let feed = api.state.sessions.as_ref().map(|s| s.subscribe());
     // The snapshot after subscribing: a change in between is sent twice,
-    // never lost (an update replaces a call's row).
+    // never lost (a change replaces a call's row).
     let state = api.state.clone();
     let snapshot = tokio::task::spawn_blocking(move || {
-        state
+        let sessions = state
             .sessions
             .as_ref()
             .map(|s| s.active_sessions())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Written straight from the records: no JSON tree of every session.
+        #[derive(serde::Serialize)]
+        struct Snapshot<'a> {
+            #[serde(rename = "Event")]
+            event: &'static str,
+            #[serde(rename = "Sessions")]
+            sessions: &'a [sessions::ActiveSession],
+        }
+        serde_json::to_string(&Snapshot {
+            event: "snapshot",
+            sessions: &sessions,
+        })
     })
     .await
-    .unwrap_or_default();
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let mut sink = pending.accept().await.map_err(|e| e.to_string())?;
-    push(
-        &mut sink,
-        &json!({"Event": "snapshot", "Sessions": snapshot}),
-    )?;
+    push(&mut sink, snapshot)?;
     let Some(mut feed) = feed else {
         sink.closed().await;
         return Ok(());
     };
+    let mut changes = Changes::default();
+    let mut flush = tokio::time::interval(FLUSH);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let event = tokio::select! {
+        tokio::select! {
             _ = sink.closed() => return Ok(()),
-            event = feed.recv() => event,
-        };
-        let value = match event {
-            Ok(LiveEvent::Update(session)) => json!({"Event": "update", "Session": session}),
-            Ok(LiveEvent::End {
-                cgr_id,
-                origin_host,
-            }) => json!({"Event": "end", "CGRID": &*cgr_id, "OriginHost": &*origin_host}),
-            Ok(LiveEvent::Cdr(_)) => continue,
-            Err(RecvError::Lagged(_)) => {
-                return Err("subscriber too slow: subscribe again".to_string().into())
+            _ = flush.tick() => {
+                if !changes.is_empty() {
+                    push(&mut sink, changes.take_json())?;
+                }
             }
-            Err(RecvError::Closed) => return Ok(()),
-        };
-        push(&mut sink, &value)?;
+            event = feed.recv() => match event {
+                Ok(LiveEvent::Update { cgr_id, json }) => changes.update(cgr_id, json),
+                Ok(LiveEvent::End { cgr_id, origin_host }) => changes.end(cgr_id, origin_host),
+                Ok(LiveEvent::Cdr { .. }) => {}
+                Err(RecvError::Lagged(_)) => return Err(TOO_SLOW.to_string().into()),
+                Err(RecvError::Closed) => return Ok(()),
+            },
+        }
     }
 }
 
@@ -211,21 +295,31 @@ async fn follow_cdrs(api: Arc<Api>, pending: PendingSubscriptionSink) -> Subscri
         sink.closed().await;
         return Ok(());
     };
+    let mut records: Vec<Arc<str>> = vec![];
+    let mut flush = tokio::time::interval(FLUSH);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let event = tokio::select! {
+        tokio::select! {
             _ = sink.closed() => return Ok(()),
-            event = feed.recv() => event,
-        };
-        match event {
-            Ok(LiveEvent::Cdr(cdr)) => {
-                let value = serde_json::to_value(&*cdr).map_err(|e| e.to_string())?;
-                push(&mut sink, &value)?;
+            _ = flush.tick() => {
+                if !records.is_empty() {
+                    let mut out = String::from("[");
+                    for (i, r) in records.drain(..).enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&r);
+                    }
+                    out.push(']');
+                    push(&mut sink, out)?;
+                }
             }
-            Ok(_) => {}
-            Err(RecvError::Lagged(_)) => {
-                return Err("subscriber too slow: subscribe again".to_string().into())
-            }
-            Err(RecvError::Closed) => return Ok(()),
+            event = feed.recv() => match event {
+                Ok(LiveEvent::Cdr { json }) => records.push(json),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return Err(TOO_SLOW.to_string().into()),
+                Err(RecvError::Closed) => return Ok(()),
+            },
         }
     }
 }
@@ -233,6 +327,30 @@ async fn follow_cdrs(api: Arc<Api>, pending: PendingSubscriptionSink) -> Subscri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_keep_each_calls_latest_state_once() {
+        let id = |s: &str| Arc::<str>::from(s);
+        let mut c = Changes::default();
+        assert!(c.is_empty());
+        c.update(id("a"), id(r#"{"CGRID":"a","Usage":1}"#));
+        c.update(id("b"), id(r#"{"CGRID":"b","Usage":1}"#));
+        c.update(id("a"), id(r#"{"CGRID":"a","Usage":2}"#));
+        c.update(id("c"), id(r#"{"CGRID":"c","Usage":1}"#));
+        c.end(id("b"), id("fs1"));
+        c.end(id("b"), id("fs1"));
+        let v: Value = serde_json::from_str(&c.take_json()).unwrap();
+        assert_eq!(
+            v,
+            json!({"Event": "changes",
+                "Sessions": [{"CGRID": "a", "Usage": 2}, {"CGRID": "c", "Usage": 1}],
+                "Ended": [{"CGRID": "b", "OriginHost": "fs1"}]})
+        );
+        assert!(c.is_empty());
+        c.update(id("c"), id(r#"{"CGRID":"c","Usage":3}"#));
+        let v: Value = serde_json::from_str(&c.take_json()).unwrap();
+        assert_eq!(v["Sessions"], json!([{"CGRID": "c", "Usage": 3}]));
+    }
 
     #[test]
     fn cgrates_params_become_the_one_argument() {

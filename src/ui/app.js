@@ -210,7 +210,7 @@ function onMessage(data) {
     return;
   }
   if (msg.method === 'tollgate_sessions') onSessionEvent(params.result);
-  else if (msg.method === 'tollgate_cdrs') onCdr(params.result);
+  else if (msg.method === 'tollgate_cdrs') (Array.isArray(params.result) ? params.result : [params.result]).forEach(onCdr);
 }
 
 function subscribe(which) {
@@ -248,15 +248,15 @@ function onSessionEvent(ev) {
   if (ev.Event === 'snapshot') {
     sessions.clear();
     for (const s of ev.Sessions || []) sessions.set(s.CGRID, s);
-  } else if (ev.Event === 'update' && ev.Session) {
-    const s = ev.Session;
-    const prev = sessions.get(s.CGRID);
-    if (!prev) newCalls.push(now);
-    const delta = num(s.MaxCostSoFar) - (prev ? num(prev.MaxCostSoFar) : 0);
-    if (delta > 0) spent.push([now, delta]);
-    sessions.set(s.CGRID, s);
-  } else if (ev.Event === 'end') {
-    sessions.delete(ev.CGRID);
+  } else if (ev.Event === 'changes') {
+    for (const s of ev.Sessions || []) {
+      const prev = sessions.get(s.CGRID);
+      if (!prev) newCalls.push(now);
+      const delta = num(s.MaxCostSoFar) - (prev ? num(prev.MaxCostSoFar) : 0);
+      if (delta > 0) spent.push([now, delta]);
+      sessions.set(s.CGRID, s);
+    }
+    for (const e of ev.Ended || []) sessions.delete(e.CGRID);
   }
   if (!renderQueued) {
     renderQueued = true;
