@@ -172,19 +172,25 @@ async fn a_call_is_followed_live_and_ended_on_request() {
                 .talk_forever(),
         )
         .unwrap();
-    // It appears, then is answered and debited: batched changes.
-    let mut answered = false;
-    while !answered {
+    // It appears whole, is answered and debited, then, running, only what
+    // changes is sent: batched, each call once per batch and list.
+    let (mut answered, mut running) = (false, false);
+    while !(answered && running) {
         let n = ws.notification("tollgate_sessions").await;
         let event = &n["params"]["result"];
         assert_eq!(event["Event"], "changes", "{n}");
         assert_eq!(event["Ended"], json!([]), "{n}");
-        let list = event["Sessions"].as_array().unwrap();
-        assert_eq!(list.len(), 1, "each call once per batch: {n}");
-        let session = &list[0];
-        assert_eq!(session["CGRID"], uuid.as_str(), "{n}");
-        answered =
-            session["AnswerTime"] != "0001-01-01T00:00:00Z" && session["Usage"].as_i64() > Some(0);
+        for s in event["Sessions"].as_array().unwrap() {
+            assert_eq!(s["CGRID"], uuid.as_str(), "{n}");
+            assert_eq!(s["Account"], "7002", "whole: {n}");
+            answered |= s["AnswerTime"] != "0001-01-01T00:00:00Z" && s["Usage"].as_i64() > Some(0);
+        }
+        for d in event["Changed"].as_array().unwrap() {
+            assert_eq!(d["CGRID"], uuid.as_str(), "{n}");
+            assert!(d.get("Account").is_none(), "only what changes: {n}");
+            assert!(answered, "a change before the call was shown whole: {n}");
+            running |= d["LoopIndex"].as_u64() >= Some(2) && d["Usage"].as_i64() > Some(0);
+        }
     }
     let r = ws
         .call("SessionSv1.ForceDisconnect", json!([{"OriginID": uuid}]))

@@ -6,12 +6,24 @@
 //! loses the oldest events and is told so (it then asks for a new
 //! snapshot); nothing is built when nobody listens.
 
-use crate::record::{ActiveSession, Cdr, SessionRecord};
+use crate::record::{ActiveSession, Cdr, Phase, SessionRecord};
 use crate::shared::Shared;
 use crate::RequestType;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
+
+/// The fields of a running call's update that is not `full`.
+pub const DELTA: [&str; 8] = [
+    "CGRID",
+    "AnswerTime",
+    "Usage",
+    "MaxCostSoFar",
+    "Limit",
+    "LoopIndex",
+    "DurationIndex",
+    "MaxUsage",
+];
 
 /// Events a receiver may lag behind before it is told to start again.
 pub const CAPACITY: usize = 4096;
@@ -20,8 +32,15 @@ pub const CAPACITY: usize = 4096;
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
     /// A call appeared, was answered, or its debit advanced: its id and
-    /// its [`ActiveSession`] as JSON.
-    Update { cgr_id: Arc<str>, json: Arc<str> },
+    /// its [`ActiveSession`] as JSON; when not `full`, only the fields that
+    /// change while a call runs (`CGRID`, `AnswerTime`, `Usage`,
+    /// `MaxCostSoFar`, `Limit`, `LoopIndex`, `DurationIndex`, `MaxUsage`),
+    /// for a call already shown whole.
+    Update {
+        cgr_id: Arc<str>,
+        json: Arc<str>,
+        full: bool,
+    },
     /// A call ended (settled, or ended unheard and waiting for its CDR).
     End {
         cgr_id: Arc<str>,
@@ -56,10 +75,27 @@ impl Shared {
                     RequestType::Prepaid => self.cfg.debit_interval,
                     _ => Duration::ZERO,
                 };
-                match serde_json::to_string(&ActiveSession::of(rec, interval)) {
+                // Whole while the call is new (authorized, just answered),
+                // then only what changes: a debit every interval of ten
+                // thousand calls is a lot of unchanged names to send.
+                let full = rec.phase == Phase::Authorized || rec.loop_index <= 1;
+                let session = ActiveSession::of(rec, interval);
+                let json = if full {
+                    serde_json::to_string(&session)
+                } else {
+                    serde_json::to_value(&session).and_then(|v| {
+                        let pick: serde_json::Map<String, serde_json::Value> = DELTA
+                            .iter()
+                            .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+                            .collect();
+                        serde_json::to_string(&pick)
+                    })
+                };
+                match json {
                     Ok(json) => LiveEvent::Update {
                         cgr_id: uuid.clone(),
                         json: Arc::from(json),
+                        full,
                     },
                     Err(_) => return,
                 }

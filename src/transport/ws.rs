@@ -68,14 +68,15 @@ impl Ws {
                 tracing::warn!(method = name, error = %e, "not served on /ws");
             }
         }
-        let sessions_api = api.clone();
+        let batcher = Arc::new(Batcher::default());
+        let (sessions_api, sessions_batcher) = (api.clone(), batcher.clone());
         let subscribed = module.register_subscription(
             "tollgate_subscribeSessions",
             "tollgate_sessions",
             "tollgate_unsubscribeSessions",
             move |_, pending, _, _| {
-                let api = sessions_api.clone();
-                async move { follow_sessions(api, pending).await }
+                let (api, batcher) = (sessions_api.clone(), sessions_batcher.clone());
+                async move { follow_sessions(api, batcher, pending).await }
             },
         );
         if let Err(e) = subscribed {
@@ -86,8 +87,8 @@ impl Ws {
             "tollgate_cdrs",
             "tollgate_unsubscribeCdrs",
             move |_, pending, _, _| {
-                let api = api.clone();
-                async move { follow_cdrs(api, pending).await }
+                let (api, batcher) = (api.clone(), batcher.clone());
+                async move { follow_cdrs(api, batcher, pending).await }
             },
         );
         if let Err(e) = subscribed {
@@ -172,34 +173,47 @@ fn push(sink: &mut jsonrpsee::SubscriptionSink, json: String) -> Result<(), Stri
 
 const TOO_SLOW: &str = "subscriber too slow: subscribe again";
 
-/// What changed since a subscriber's last notification.
+/// What changed since the last batch.
 #[derive(Default)]
 struct Changes {
-    /// Latest state by call, in the order calls first changed.
-    sessions: Vec<(Arc<str>, Arc<str>)>,
+    /// Latest state by call, whole or partial, in the order calls first
+    /// changed; `true` when whole.
+    sessions: Vec<(Arc<str>, Arc<str>, bool)>,
     at: HashMap<Arc<str>, usize>,
     ended: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl Changes {
-    fn update(&mut self, cgr_id: Arc<str>, json: Arc<str>) {
+    fn update(&mut self, cgr_id: Arc<str>, json: Arc<str>, full: bool) {
         match self.at.get(&cgr_id) {
-            Some(&i) => self.sessions[i].1 = json,
+            // A call shown whole in this batch stays whole: its newer
+            // partial state is merged in by the reader, so send it whole
+            // only if the newer one is whole too; else keep both facts by
+            // sending the newer partial after (never lose the whole one).
+            Some(&i) if self.sessions[i].2 && !full => {
+                self.at.insert(cgr_id.clone(), self.sessions.len());
+                self.sessions.push((cgr_id, json, false));
+            }
+            Some(&i) => {
+                self.sessions[i].1 = json;
+                self.sessions[i].2 = full;
+            }
             None => {
                 self.at.insert(cgr_id.clone(), self.sessions.len());
-                self.sessions.push((cgr_id, json));
+                self.sessions.push((cgr_id, json, full));
             }
         }
     }
 
     fn end(&mut self, cgr_id: Arc<str>, origin_host: Arc<str>) {
-        if let Some(i) = self.at.remove(&cgr_id) {
-            self.sessions.remove(i);
-            for v in self.at.values_mut() {
-                if *v > i {
-                    *v -= 1;
-                }
-            }
+        if self.at.remove(&cgr_id).is_some() {
+            self.sessions.retain(|(id, _, _)| *id != cgr_id);
+            self.at = self
+                .sessions
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _, _))| (id.clone(), i))
+                .collect();
         }
         // A settlement ends a call twice (its intent, then its record).
         if !self.ended.iter().any(|(id, _)| *id == cgr_id) {
@@ -211,15 +225,25 @@ impl Changes {
         self.sessions.is_empty() && self.ended.is_empty()
     }
 
-    /// `{"Event":"changes","Sessions":[…],"Ended":[…]}`, and empties itself.
+    /// `{"Event":"changes","Sessions":[whole…],"Changed":[partial…],"Ended":[…]}`,
+    /// and empties itself.
     fn take_json(&mut self) -> String {
         let mut out = String::from(r#"{"Event":"changes","Sessions":["#);
-        for (i, (_, json)) in self.sessions.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+        let list = |out: &mut String, whole: bool| {
+            let mut first = true;
+            for (_, json, full) in &self.sessions {
+                if *full == whole {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(json);
+                }
             }
-            out.push_str(json);
-        }
+        };
+        list(&mut out, true);
+        out.push_str(r#"],"Changed":["#);
+        list(&mut out, false);
         out.push_str(r#"],"Ended":"#);
         let ended: Vec<Value> = self
             .ended
@@ -233,8 +257,101 @@ impl Changes {
     }
 }
 
-async fn follow_sessions(api: Arc<Api>, pending: PendingSubscriptionSink) -> SubscriptionResult {
-    let feed = api.state.sessions.as_ref().map(|s| s.subscribe());
+/// One batch for every subscriber: the `result` of a `tollgate_sessions`
+/// and of a `tollgate_cdrs` notification, when there was something.
+struct Batch {
+    sessions: Option<Arc<str>>,
+    cdrs: Option<Arc<str>>,
+}
+
+/// Builds each batch once for all subscribers: one task reads the feed
+/// while anyone subscribes, and stops with the last one.
+#[derive(Default)]
+struct Batcher {
+    running: std::sync::Mutex<Option<tokio::sync::broadcast::Sender<Arc<Batch>>>>,
+}
+
+/// Batches a subscriber may lag behind before it is dropped (8 s).
+const BATCHES: usize = 32;
+
+impl Batcher {
+    /// The batches from now on (starting the batcher if need be).
+    fn subscribe(
+        self: &Arc<Self>,
+        api: &Api,
+    ) -> Option<tokio::sync::broadcast::Receiver<Arc<Batch>>> {
+        let controller = api.state.sessions.as_ref()?;
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = running.as_ref() {
+            return Some(tx.subscribe());
+        }
+        let (tx, rx) = tokio::sync::broadcast::channel(BATCHES);
+        *running = Some(tx.clone());
+        tokio::spawn(self.clone().run(controller.subscribe(), tx));
+        Some(rx)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        mut feed: tokio::sync::broadcast::Receiver<LiveEvent>,
+        tx: tokio::sync::broadcast::Sender<Arc<Batch>>,
+    ) {
+        let mut changes = Changes::default();
+        let mut records: Vec<Arc<str>> = vec![];
+        let mut flush = tokio::time::interval(FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = flush.tick() => {
+                    // Under the lock: a subscriber either is counted here
+                    // or starts a new batcher.
+                    let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                    if tx.receiver_count() == 0 {
+                        *running = None;
+                        return;
+                    }
+                    drop(running);
+                    if changes.is_empty() && records.is_empty() {
+                        continue;
+                    }
+                    let sessions = (!changes.is_empty()).then(|| Arc::from(changes.take_json()));
+                    let cdrs = (!records.is_empty()).then(|| {
+                        let mut out = String::from("[");
+                        for (i, r) in records.drain(..).enumerate() {
+                            if i > 0 {
+                                out.push(',');
+                            }
+                            out.push_str(&r);
+                        }
+                        out.push(']');
+                        Arc::from(out)
+                    });
+                    let _ = tx.send(Arc::new(Batch { sessions, cdrs }));
+                }
+                event = feed.recv() => match event {
+                    Ok(LiveEvent::Update { cgr_id, json, full }) => changes.update(cgr_id, json, full),
+                    Ok(LiveEvent::End { cgr_id, origin_host }) => changes.end(cgr_id, origin_host),
+                    Ok(LiveEvent::Cdr { json }) => records.push(json),
+                    // The batcher fell behind the feed: every subscriber
+                    // starts again from a snapshot.
+                    Err(RecvError::Lagged(_)) => {
+                        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                        *running = None;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+async fn follow_sessions(
+    api: Arc<Api>,
+    batcher: Arc<Batcher>,
+    pending: PendingSubscriptionSink,
+) -> SubscriptionResult {
+    let batches = batcher.subscribe(&api);
     // The snapshot after subscribing: a change in between is sent twice,
     // never lost (a change replaces a call's row).
     let state = api.state.clone();
@@ -262,64 +379,43 @@ async fn follow_sessions(api: Arc<Api>, pending: PendingSubscriptionSink) -> Sub
     .map_err(|e| e.to_string())?;
     let mut sink = pending.accept().await.map_err(|e| e.to_string())?;
     push(&mut sink, snapshot)?;
-    let Some(mut feed) = feed else {
-        sink.closed().await;
-        return Ok(());
-    };
-    let mut changes = Changes::default();
-    let mut flush = tokio::time::interval(FLUSH);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = sink.closed() => return Ok(()),
-            _ = flush.tick() => {
-                if !changes.is_empty() {
-                    push(&mut sink, changes.take_json())?;
-                }
-            }
-            event = feed.recv() => match event {
-                Ok(LiveEvent::Update { cgr_id, json }) => changes.update(cgr_id, json),
-                Ok(LiveEvent::End { cgr_id, origin_host }) => changes.end(cgr_id, origin_host),
-                Ok(LiveEvent::Cdr { .. }) => {}
-                Err(RecvError::Lagged(_)) => return Err(TOO_SLOW.to_string().into()),
-                Err(RecvError::Closed) => return Ok(()),
-            },
-        }
-    }
+    forward(sink, batches, |b| b.sessions.clone()).await
 }
 
-async fn follow_cdrs(api: Arc<Api>, pending: PendingSubscriptionSink) -> SubscriptionResult {
-    let feed = api.state.sessions.as_ref().map(|s| s.subscribe());
-    let mut sink = pending.accept().await.map_err(|e| e.to_string())?;
-    let Some(mut feed) = feed else {
+async fn follow_cdrs(
+    api: Arc<Api>,
+    batcher: Arc<Batcher>,
+    pending: PendingSubscriptionSink,
+) -> SubscriptionResult {
+    let batches = batcher.subscribe(&api);
+    let sink = pending.accept().await.map_err(|e| e.to_string())?;
+    forward(sink, batches, |b| b.cdrs.clone()).await
+}
+
+/// Sends a subscriber its part of every batch until it leaves.
+async fn forward(
+    mut sink: jsonrpsee::SubscriptionSink,
+    batches: Option<tokio::sync::broadcast::Receiver<Arc<Batch>>>,
+    part: impl Fn(&Batch) -> Option<Arc<str>>,
+) -> SubscriptionResult {
+    let Some(mut batches) = batches else {
         sink.closed().await;
         return Ok(());
     };
-    let mut records: Vec<Arc<str>> = vec![];
-    let mut flush = tokio::time::interval(FLUSH);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let batch = tokio::select! {
             _ = sink.closed() => return Ok(()),
-            _ = flush.tick() => {
-                if !records.is_empty() {
-                    let mut out = String::from("[");
-                    for (i, r) in records.drain(..).enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        out.push_str(&r);
-                    }
-                    out.push(']');
-                    push(&mut sink, out)?;
+            batch = batches.recv() => batch,
+        };
+        match batch {
+            Ok(batch) => {
+                if let Some(json) = part(&batch) {
+                    push(&mut sink, json.to_string())?;
                 }
             }
-            event = feed.recv() => match event {
-                Ok(LiveEvent::Cdr { json }) => records.push(json),
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => return Err(TOO_SLOW.to_string().into()),
-                Err(RecvError::Closed) => return Ok(()),
-            },
+            Err(RecvError::Lagged(_)) => return Err(TOO_SLOW.to_string().into()),
+            // The batcher stopped (it fell behind the feed).
+            Err(RecvError::Closed) => return Err(TOO_SLOW.to_string().into()),
         }
     }
 }
@@ -333,23 +429,35 @@ mod tests {
         let id = |s: &str| Arc::<str>::from(s);
         let mut c = Changes::default();
         assert!(c.is_empty());
-        c.update(id("a"), id(r#"{"CGRID":"a","Usage":1}"#));
-        c.update(id("b"), id(r#"{"CGRID":"b","Usage":1}"#));
-        c.update(id("a"), id(r#"{"CGRID":"a","Usage":2}"#));
-        c.update(id("c"), id(r#"{"CGRID":"c","Usage":1}"#));
+        c.update(id("a"), id(r#"{"CGRID":"a","Usage":1}"#), true);
+        c.update(id("b"), id(r#"{"CGRID":"b","Usage":1}"#), true);
+        c.update(id("a"), id(r#"{"CGRID":"a","Usage":2}"#), true);
+        c.update(id("c"), id(r#"{"CGRID":"c","Usage":1}"#), false);
+        c.update(id("c"), id(r#"{"CGRID":"c","Usage":2}"#), false);
         c.end(id("b"), id("fs1"));
         c.end(id("b"), id("fs1"));
         let v: Value = serde_json::from_str(&c.take_json()).unwrap();
         assert_eq!(
             v,
             json!({"Event": "changes",
-                "Sessions": [{"CGRID": "a", "Usage": 2}, {"CGRID": "c", "Usage": 1}],
+                "Sessions": [{"CGRID": "a", "Usage": 2}],
+                "Changed": [{"CGRID": "c", "Usage": 2}],
                 "Ended": [{"CGRID": "b", "OriginHost": "fs1"}]})
         );
         assert!(c.is_empty());
-        c.update(id("c"), id(r#"{"CGRID":"c","Usage":3}"#));
+        // A call new in this batch, then changed: whole, then the change.
+        c.update(
+            id("d"),
+            id(r#"{"CGRID":"d","Account":"x","Usage":0}"#),
+            true,
+        );
+        c.update(id("d"), id(r#"{"CGRID":"d","Usage":3}"#), false);
         let v: Value = serde_json::from_str(&c.take_json()).unwrap();
-        assert_eq!(v["Sessions"], json!([{"CGRID": "c", "Usage": 3}]));
+        assert_eq!(
+            v["Sessions"],
+            json!([{"CGRID": "d", "Account": "x", "Usage": 0}])
+        );
+        assert_eq!(v["Changed"], json!([{"CGRID": "d", "Usage": 3}]));
     }
 
     #[test]

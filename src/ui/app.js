@@ -256,6 +256,14 @@ function onSessionEvent(ev) {
       if (delta > 0) spent.push([now, delta]);
       sessions.set(s.CGRID, s);
     }
+    // Running calls send only what changed; merged into their row.
+    for (const d of ev.Changed || []) {
+      const prev = sessions.get(d.CGRID);
+      if (!prev) continue;
+      const delta = num(d.MaxCostSoFar) - num(prev.MaxCostSoFar);
+      if (delta > 0) spent.push([now, delta]);
+      sessions.set(d.CGRID, { ...prev, ...d });
+    }
     for (const e of ev.Ended || []) sessions.delete(e.CGRID);
   }
   if (!renderQueued) {
