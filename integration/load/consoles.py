@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """N open consoles: N WebSocket connections to tollgate's /ws, each
-subscribed to the live sessions and the new call records, reading every
-notification as the browser page would, until SIGTERM; then one line of
-totals (notifications read, subscriptions closed by the server for being
-too slow, connections lost).
+subscribed to the live sessions as the page on its live calls tab is
+(it follows new call records only while their tab is shown; --cdrs
+subscribes to those too), reading every notification, until SIGTERM;
+then one line of totals (notifications and bytes read, subscriptions
+closed by the server for being too slow, connections lost).
 
-    consoles.py <http port> <N>
+    consoles.py <http port> <N> [--cdrs]
 
 Run by prepaid_load.py --consoles N (in its own virtualenv with the
 `websockets` package).
@@ -17,11 +18,12 @@ import websockets
 RESUBSCRIBE = {"tollgate_sessions": "tollgate_subscribeSessions", "tollgate_cdrs": "tollgate_subscribeCdrs"}
 
 
-async def console(port, stats, stop):
+async def console(port, stats, stop, cdrs):
     try:
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None, ping_interval=None) as ws:
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tollgate_subscribeSessions"}))
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tollgate_subscribeCdrs"}))
+            if cdrs:
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tollgate_subscribeCdrs"}))
             while not stop.is_set():
                 try:
                     msg = await asyncio.wait_for(ws.recv(), 0.5)
@@ -45,10 +47,11 @@ async def console(port, stats, stop):
 
 async def main():
     port, n = int(sys.argv[1]), int(sys.argv[2])
+    cdrs = "--cdrs" in sys.argv[3:]
     stats = {"notifications": 0, "bytes": 0, "closed_slow": 0, "lost": 0, "last_error": None}
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await asyncio.gather(*(console(port, stats, stop) for _ in range(n)))
+    await asyncio.gather(*(console(port, stats, stop, cdrs) for _ in range(n)))
     print(json.dumps(stats), flush=True)
 
 

@@ -6,7 +6,7 @@
 //! loses the oldest events and is told so (it then asks for a new
 //! snapshot); nothing is built when nobody listens.
 
-use crate::record::{ActiveSession, Cdr, Phase, SessionRecord};
+use crate::record::{ActiveSession, Cdr, SessionRecord};
 use crate::shared::Shared;
 use crate::RequestType;
 use std::sync::Arc;
@@ -75,10 +75,10 @@ impl Shared {
                     RequestType::Prepaid => self.cfg.debit_interval,
                     _ => Duration::ZERO,
                 };
-                // Whole while the call is new (authorized, just answered),
-                // then only what changes: a debit every interval of ten
-                // thousand calls is a lot of unchanged names to send.
-                let full = rec.phase == Phase::Authorized || rec.loop_index <= 1;
+                // Whole when the call first appears (nothing paid or
+                // debited yet), then only what changes: a debit every
+                // interval of ten thousand calls is a lot of unchanged names.
+                let full = rec.debited_ns == 0 && rec.loop_index == 0;
                 let session = ActiveSession::of(rec, interval);
                 let json = if full {
                     serde_json::to_string(&session)

@@ -218,7 +218,30 @@ function subscribe(which) {
     rpc('tollgate_subscribeSessions', []).catch((e) => showError(`Live calls: ${e.message}`, 'ws'));
   }
   if (!which || which === 'tollgate_cdrs') {
-    rpc('tollgate_subscribeCdrs', []).catch((e) => showError(`Live call records: ${e.message}`, 'ws'));
+    // A new connection (or a closed subscription) has none.
+    cdrSub = null;
+    followCdrs(currentTab === 'cdrs');
+  }
+}
+
+// New call records are followed only while their page is shown: a console
+// left on the live page costs the server no records.
+let cdrSub = null; // the subscription id, 'pending', or null
+let currentTab = 'live';
+
+async function followCdrs(on) {
+  if (on && cdrSub === null) {
+    cdrSub = 'pending';
+    try {
+      cdrSub = await rpc('tollgate_subscribeCdrs', []);
+    } catch (e) {
+      cdrSub = null;
+      showError(`Live call records: ${e.message}`, 'ws');
+    }
+  } else if (!on && cdrSub !== null && cdrSub !== 'pending') {
+    const id = cdrSub;
+    cdrSub = null;
+    rpc('tollgate_unsubscribeCdrs', [id]).catch(() => {});
   }
 }
 
@@ -229,6 +252,8 @@ function showTab(name) {
   for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === name);
   for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== `page-${name}`;
   if (location.hash !== `#${name}`) history.replaceState(null, '', `#${name}`);
+  currentTab = name;
+  if (wsOpen) followCdrs(name === 'cdrs');
   if (name === 'rates') refreshHealth();
   if (name === 'cdrs' && !cdrState.loaded) act('Call records', loadCdrs)();
 }
