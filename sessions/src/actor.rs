@@ -230,10 +230,17 @@ impl CallActor {
             return;
         }
         loop {
-            let tick = self.next_debit;
-            let retry = self.arm_retry;
-            let hold = self.hold_until;
-            let park_retry = self.park_retry;
+            // One sleep for all of the call's timers (each sleep a waiting
+            // task holds costs memory for as long as the call lasts).
+            let due = [
+                self.next_debit,
+                self.arm_retry.map(|r| r.0),
+                self.park_retry,
+                self.hold_until,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let next = tokio::select! {
                 // Messages first: a call found gone is settled before a
                 // timer of the call does anything more.
@@ -241,28 +248,37 @@ impl CallActor {
                 // Boxed: a waiting call's task then holds only a pointer to the
                 // (large) handler state, keeping memory per call small.
                 msg = mailbox.recv() => Box::pin(self.handle(msg)).await,
-                _ = async { tokio::time::sleep_until(tick.unwrap_or_else(Instant::now)).await }, if tick.is_some() => {
-                    Box::pin(self.debit_tick()).await;
-                    Next::Continue
-                }
-                _ = async { tokio::time::sleep_until(retry.map_or_else(Instant::now, |r| r.0)).await }, if retry.is_some() => {
-                    if let Some((_, limit)) = self.arm_retry.take() {
-                        Box::pin(self.arm(limit)).await;
-                    }
-                    Next::Continue
-                }
-                _ = async { tokio::time::sleep_until(park_retry.unwrap_or_else(Instant::now)).await }, if park_retry.is_some() => {
-                    Box::pin(self.retry_park()).await;
-                    Next::Continue
-                }
-                _ = async { tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)).await }, if hold.is_some() => {
-                    Box::pin(self.hold_expired()).await
+                _ = async { tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
+                    Box::pin(self.timers_due()).await
                 }
             };
             if let Next::Done = next {
                 break;
             }
         }
+    }
+
+    /// Runs the call's timers that are due: the interval debit, a limit
+    /// to arm again, a park's answer to send again, the end of the wait for
+    /// a gone call's CDR.
+    async fn timers_due(&mut self) -> Next {
+        let now = Instant::now();
+        let due = |at: Option<Instant>| at.is_some_and(|t| t <= now);
+        if due(self.next_debit) {
+            self.debit_tick().await;
+        }
+        if due(self.arm_retry.map(|r| r.0)) {
+            if let Some((_, limit)) = self.arm_retry.take() {
+                self.arm(limit).await;
+            }
+        }
+        if due(self.park_retry) {
+            self.retry_park().await;
+        }
+        if due(self.hold_until) {
+            return self.hold_expired().await;
+        }
+        Next::Continue
     }
 
     async fn handle(&mut self, msg: CallMsg) -> Next {
