@@ -18,8 +18,15 @@ pub const PARAMS: [&str; 9] = [
     "cstmid", "subj", "acnt", "dest", "tor", "start", "duration", "end", "amount",
 ];
 
-/// Decodes `%XX` and `+` (as space).
-fn percent_decode(s: &str) -> Result<String, ApiError> {
+/// Why a form-encoded text does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormError {
+    BadEscape,
+    NotUtf8,
+}
+
+/// Decodes `%XX` and `+` (as space), as queries and form bodies encode.
+pub(crate) fn form_decode(s: &str) -> Result<String, FormError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -30,7 +37,7 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
                 let hex = s
                     .get(i + 1..i + 3)
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| ApiError::BadRequest(format!("bad %-escape in {s:?}")))?;
+                    .ok_or(FormError::BadEscape)?;
                 out.push(hex);
                 i += 2;
             }
@@ -38,7 +45,17 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| ApiError::BadRequest(format!("{s:?} is not UTF-8")))
+    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+}
+
+/// [`form_decode`], its failure a bad request.
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    form_decode(s).map_err(|e| {
+        ApiError::BadRequest(match e {
+            FormError::BadEscape => format!("bad %-escape in {s:?}"),
+            FormError::NotUtf8 => format!("{s:?} is not UTF-8"),
+        })
+    })
 }
 
 /// Splits a query into decoded `(name, value)` pairs, honouring the
