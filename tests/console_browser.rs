@@ -192,53 +192,6 @@ async fn screenshot(c: &Client, name: &str) -> Vec<u8> {
     png
 }
 
-fn decimal(v: &Value) -> Decimal {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    };
-    s.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number: {v}"))
-}
-
-fn money(server: &Server, account: &str) -> Decimal {
-    let reply = server.call(
-        "APIerSv2.GetAccount",
-        json!({"Tenant": "cgrates.org", "Account": account}),
-    );
-    reply["result"]["BalanceMap"]["*monetary"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{reply}"))
-        .iter()
-        .map(|b| decimal(&b["Value"]))
-        .sum()
-}
-
-fn fund(server: &Server, account: &str, value: f64) {
-    let reply = server.call(
-        "APIerSv1.SetBalance",
-        json!({"Tenant": "cgrates.org", "Account": account, "BalanceType": "*monetary", "BalanceID": "main", "Value": value}),
-    );
-    assert_eq!(reply["result"], "OK", "{reply}");
-}
-
-fn records(server: &Server, uuid: &str) -> Vec<Value> {
-    let reply = server.call("CDRsV1.GetCDRs", json!({"OriginIDs": [uuid]}));
-    reply["result"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_record(server: &Server, uuid: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(r) = records(server, uuid).into_iter().next() {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{uuid}: no call record");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A prepaid call of `account` to a mobile (0.02 per started 10 s in the
 /// sample plan), as the recordings place it.
 fn call(account: &str) -> CallSpec {
@@ -489,7 +442,7 @@ fn ending_a_call_from_the_page_hangs_it_up_and_bills_it() {
         accept_confirm(&c).await;
         let rec = sw.wait_for_end(&uuid, WAIT).await.expect("the call ends");
         assert_eq!(rec.hangup_by, Some(HangupBy::UuidKill), "{rec:?}");
-        let cdr = wait_record(&server, &uuid);
+        let cdr = wait_record(&server, &uuid, WAIT);
         assert!(decimal(&cdr["Cost"]) > Decimal::ZERO, "{cdr}");
         assert_eq!(
             money(&server, "1001"),
@@ -558,7 +511,7 @@ fn the_csv_download_holds_the_call() {
     let uuid = sw.place_call(call("1001").talk(15.0)).unwrap();
     rt.block_on(sw.wait_for_end(&uuid, WAIT))
         .expect("the call ends");
-    let cdr = wait_record(&server, &uuid);
+    let cdr = wait_record(&server, &uuid, WAIT);
     rt.block_on(async {
         let c = browser(&driver).await;
         c.goto(&format!("{}#cdrs", ui(&server))).await.unwrap();

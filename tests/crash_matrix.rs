@@ -17,7 +17,7 @@
 mod common;
 
 use common::Server;
-use common::{free_addr, try_http_request};
+use common::{decimal, free_addr, money, price, records, try_http_request};
 use integration::{CallSpec, FakeSwitch, JsonCdrConfig, SwitchConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -89,36 +89,6 @@ async fn switch(http: SocketAddr) -> FakeSwitch {
             .retries(30, Duration::from_secs(5)),
     );
     FakeSwitch::start(config).await.unwrap()
-}
-
-fn decimal(v: &Value) -> Decimal {
-    v.to_string()
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number: {v}"))
-}
-
-/// The sample plan's mobile rate: 0.02 per started 10 s.
-fn price(secs: f64) -> Decimal {
-    let steps = (secs.max(0.0) / 10.0 - 1e-9).ceil().max(0.0);
-    Decimal::from(steps as i64) * Decimal::new(2, 2)
-}
-
-fn money(server: &Server, account: &str) -> Decimal {
-    let reply = server.call(
-        "APIerSv2.GetAccount",
-        json!({"Tenant": "cgrates.org", "Account": account}),
-    );
-    reply["result"]["BalanceMap"]["*monetary"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{reply}"))
-        .iter()
-        .map(|b| decimal(&b["Value"]))
-        .sum()
-}
-
-fn records(server: &Server, uuid: &str) -> Vec<Value> {
-    let reply = server.call("CDRsV1.GetCDRs", json!({"OriginIDs": [uuid]}));
-    reply["result"].as_array().cloned().unwrap_or_default()
 }
 
 /// As [`records`], over HTTP; None if the server does not answer (it died).

@@ -18,57 +18,6 @@ use std::time::{Duration, Instant};
 const SPEED: f64 = 20.0;
 const WAIT: Duration = Duration::from_secs(60);
 
-fn decimal(v: &Value) -> Decimal {
-    v.to_string()
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number: {v}"))
-}
-
-/// The sample plan's mobile rate: 0.02 per started 10 s.
-fn price(secs: f64) -> Decimal {
-    let steps = (secs.max(0.0) / 10.0 - 1e-9).ceil().max(0.0);
-    Decimal::from(steps as i64) * Decimal::new(2, 2)
-}
-
-fn records(server: &Server, uuid: &str) -> Vec<Value> {
-    let reply = server.call("CDRsV1.GetCDRs", json!({"OriginIDs": [uuid]}));
-    reply["result"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_record(server: &Server, uuid: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let list = records(server, uuid);
-        if !list.is_empty() {
-            assert_eq!(list.len(), 1, "{uuid}: {list:?}");
-            return list[0].clone();
-        }
-        assert!(Instant::now() < deadline, "{uuid}: no record");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn money(server: &Server, account: &str) -> Decimal {
-    let reply = server.call(
-        "APIerSv2.GetAccount",
-        json!({"Tenant": "cgrates.org", "Account": account}),
-    );
-    reply["result"]["BalanceMap"]["*monetary"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{reply}"))
-        .iter()
-        .map(|b| decimal(&b["Value"]))
-        .sum()
-}
-
-fn fund(server: &Server, account: &str, value: f64) {
-    let reply = server.call(
-        "APIerSv1.SetBalance",
-        json!({"Tenant": "cgrates.org", "Account": account, "BalanceType": "*monetary", "BalanceID": "main", "Value": value}),
-    );
-    assert_eq!(reply["result"], "OK", "{reply}");
-}
-
 /// The recordings' call: a loopback pair whose `-b` leg is parked and
 /// billed, bridged on with the bridged legs marked `*none`.
 fn real_call(account: &str, talk: f64) -> CallSpec {
@@ -149,7 +98,7 @@ fn a_call_is_settled_from_its_cdr_once() {
         .block_on(sw.wait_cdr_post(&uuid, WAIT))
         .expect("the switch posts the call's CDR");
     assert!(post.attempts.iter().any(|a| a.ok()), "{:?}", post.attempts);
-    let cdr = wait_record(&server, &uuid);
+    let cdr = wait_record(&server, &uuid, WAIT);
     let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
     assert_eq!(decimal(&cdr["Cost"]), price(talked), "{cdr}");
     assert_eq!(cdr["Usage"], json!((talked * 1e9).round() as i64), "{cdr}");
@@ -232,7 +181,7 @@ fn the_recorded_cut_bills_every_call_at_its_talk_and_leaves_none_parked() {
             rec.log
         );
         let talked = (e - a) as f64 / 1e6;
-        let cdr = wait_record(&server, uuid);
+        let cdr = wait_record(&server, uuid, WAIT);
         assert_eq!(
             decimal(&cdr["Cost"]),
             price(talked),
@@ -295,7 +244,7 @@ fn a_call_found_gone_waits_for_its_cdr_and_is_settled_from_it() {
     let (status, reply) = http_request(http, "POST", "/freeswitch/cdr", &body);
     assert_eq!((status, reply.as_str()), (200, r#"{"result":"settled"}"#));
     let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
-    let cdr = wait_record(&server, &uuid);
+    let cdr = wait_record(&server, &uuid, WAIT);
     assert_eq!(decimal(&cdr["Cost"]), price(talked), "{cdr}");
     assert!(cdr.get("Estimated").is_none(), "{cdr}");
     assert_eq!(money(&server, "1001"), Decimal::ONE - price(talked));

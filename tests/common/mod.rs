@@ -324,3 +324,66 @@ pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
+
+/// A JSON number (or numeric string) as an exact decimal.
+pub fn decimal(v: &Value) -> rust_decimal::Decimal {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    s.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {v}"))
+}
+
+/// The sample plan's mobile rate: 0.02 per started 10 s.
+pub fn price(secs: f64) -> rust_decimal::Decimal {
+    let steps = (secs.max(0.0) / 10.0 - 1e-9).ceil().max(0.0);
+    rust_decimal::Decimal::from(steps as i64) * rust_decimal::Decimal::new(2, 2)
+}
+
+/// The money of `account` (tenant cgrates.org): its monetary balances summed.
+pub fn money(server: &Server, account: &str) -> rust_decimal::Decimal {
+    let reply = server.call(
+        "APIerSv2.GetAccount",
+        json!({"Tenant": "cgrates.org", "Account": account}),
+    );
+    reply["result"]["BalanceMap"]["*monetary"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .iter()
+        .map(|b| decimal(&b["Value"]))
+        .sum()
+}
+
+/// Sets `account`'s `main` monetary balance to `value`.
+pub fn fund(server: &Server, account: &str, value: f64) {
+    let reply = server.call(
+        "APIerSv1.SetBalance",
+        json!({"Tenant": "cgrates.org", "Account": account, "BalanceType": "*monetary", "BalanceID": "main", "Value": value}),
+    );
+    assert_eq!(reply["result"], "OK", "{reply}");
+}
+
+/// The call records of call `uuid`.
+pub fn records(server: &Server, uuid: &str) -> Vec<Value> {
+    let reply = server.call("CDRsV1.GetCDRs", json!({"OriginIDs": [uuid]}));
+    reply["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// The one call record of call `uuid`, waiting up to `within` for it.
+pub fn wait_record(server: &Server, uuid: &str, within: Duration) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let list = records(server, uuid);
+        if !list.is_empty() {
+            assert_eq!(list.len(), 1, "{uuid}: {list:?}");
+            return list[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{uuid}: no call record"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
