@@ -15,7 +15,7 @@ use rater::account::{AccountError, MaxSessionMethod};
 use rater::engine::Engine;
 use rater::loader::{compile, TariffPlanData};
 use rater::{LoadError, TariffPlan};
-use sessions::{Controller, RaterErrorPolicy, SessionsConfig, SwitchConfig};
+use sessions::{Controller, RaterErrorPolicy, SessionsConfig, Storage, SwitchConfig};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,7 @@ pub enum StartError {
     #[error("store: {0}")]
     Store(AccountError),
     #[error(transparent)]
-    Sessions(#[from] sessions::journal::JournalError),
+    Sessions(#[from] sessions::StoreError),
 }
 
 /// Why a tariff plan was not put in force.
@@ -104,6 +104,9 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
                 alias: f.alias.clone(),
             })
             .collect(),
+        node_http: config.listen.http.map(|a| a.to_string()),
+        // CLUSTER-MERGE: node_id and switch_lease from config.cluster
+        ..SessionsConfig::default()
     }
 }
 
@@ -151,11 +154,16 @@ impl AppState {
         let sessions = if config.freeswitch.is_empty() {
             None
         } else {
-            let journal = config.store.data_dir().join("sessions.journal");
+            let storage = match &config.store {
+                crate::config::Store::Postgres { url, .. } => Storage::Postgres(url.clone()),
+                crate::config::Store::Embedded { path } => {
+                    Storage::Journal(path.join("sessions.journal"))
+                }
+            };
             Some(Controller::start(
                 engine.clone(),
                 sessions_config(&config),
-                &journal,
+                &storage,
             )?)
         };
         let (stop, stopped) = watch::channel(false);

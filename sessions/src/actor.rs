@@ -362,9 +362,12 @@ impl CallActor {
     }
 
     async fn persist(&self) {
-        let key = format!("session:{}", self.uuid);
-        let value = self.rec.as_ref().and_then(|r| serde_json::to_value(r).ok());
-        if let Err(e) = self.shared.journal.put(&key, value).await {
+        let put = self
+            .shared
+            .store
+            .put_session(&self.uuid, &self.alias, self.rec.as_ref())
+            .await;
+        if let Err(e) = put {
             warn!(error = %e, "could not persist the session");
         }
         self.shared
@@ -1035,8 +1038,11 @@ impl CallActor {
     }
 
     async fn settle(&mut self, usage: Duration, cause: &str, note: &str, estimated: bool) -> Next {
-        let cdr_key = format!("cdr:{}", self.uuid);
-        if self.shared.journal.contains(&cdr_key) {
+        // A record already written (before a restart, or by the node that
+        // held the switch before): only the session is left to forget. A
+        // failed read counts as none: the settlement below is keyed by the
+        // call, so the store answers it again, and the record is rewritten.
+        if self.shared.store.has_cdr(&self.uuid).await.unwrap_or(false) {
             self.rec = None;
             self.persist().await;
             return Next::Done;
@@ -1168,18 +1174,18 @@ impl CallActor {
             estimated,
         };
         info!(usage = ?usage, %cost, "settled");
-        if let Ok(v) = serde_json::to_value(&cdr) {
-            match self.shared.journal.put(&cdr_key, Some(v)).await {
-                Ok(()) => {
+        match self.shared.store.put_cdr(&self.uuid, &cdr).await {
+            Ok(()) => {
+                if self.shared.store.journal().is_some() {
                     self.shared
                         .pending_cdrs
                         .push(cdr.order_id, self.uuid.clone());
-                    self.shared.publish_cdr(&cdr);
                 }
-                Err(e) => warn!(error = %e, "could not write the call record"),
+                self.shared.publish_cdr(&cdr);
             }
-            crate::crash::point("settle.recorded");
+            Err(e) => warn!(error = %e, "could not write the call record"),
         }
+        crate::crash::point("settle.recorded");
         self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
         self.persist().await;
         Next::Done

@@ -68,8 +68,10 @@ fn stored_ns(cdr: &Cdr) -> i64 {
 
 /// Queues every record the journal holds (at start).
 pub(crate) fn queue_journal(shared: &Shared) {
-    let mut all: Vec<(i64, Arc<str>)> = shared
-        .journal
+    let Some(journal) = shared.store.journal() else {
+        return;
+    };
+    let mut all: Vec<(i64, Arc<str>)> = journal
         .scan("cdr:")
         .into_iter()
         .filter_map(|(key, v)| {
@@ -84,7 +86,11 @@ pub(crate) fn queue_journal(shared: &Shared) {
 }
 
 /// Archives the records due at `now`; returns how many left the journal.
+/// Records kept in PostgreSQL stay there: the table is the archive.
 pub(crate) async fn archive_due(shared: &Arc<Shared>, now: DateTime<Utc>) -> Result<usize, String> {
+    let Some(journal) = shared.store.journal() else {
+        return Ok(0);
+    };
     let _one_at_a_time = shared.pending_cdrs.run.lock().await;
     let retention = TimeDelta::from_std(shared.cfg.cdr_retention).unwrap_or(TimeDelta::MAX);
     let cutoff = now
@@ -94,7 +100,7 @@ pub(crate) async fn archive_due(shared: &Arc<Shared>, now: DateTime<Utc>) -> Res
     let due = shared.pending_cdrs.take_due(cutoff);
     let (mut ready, mut wait) = (Vec::new(), Vec::new());
     for (t, id) in due {
-        if shared.journal.contains(&format!("session:{id}")) {
+        if journal.contains(&format!("session:{id}")) {
             wait.push((t, id));
         } else {
             ready.push((t, id));
@@ -125,7 +131,7 @@ pub(crate) async fn archive_due(shared: &Arc<Shared>, now: DateTime<Utc>) -> Res
         .flatten()
         .map(|c| format!("cdr:{}", c.cgr_id))
         .collect();
-    let results = join_all(keys.iter().map(|k| shared.journal.put(k, None))).await;
+    let results = join_all(keys.iter().map(|k| journal.put(k, None))).await;
     match results.into_iter().find_map(Result::err) {
         Some(e) => Err(e.to_string()),
         None => Ok(keys.len()),
@@ -135,8 +141,11 @@ pub(crate) async fn archive_due(shared: &Arc<Shared>, now: DateTime<Utc>) -> Res
 /// The journal's records `ids` (with when each was stored), by hour of storage.
 fn read_by_hour(shared: &Shared, ids: &[(i64, Arc<str>)]) -> BTreeMap<DateTime<Utc>, Vec<Cdr>> {
     let mut hours: BTreeMap<DateTime<Utc>, Vec<Cdr>> = BTreeMap::new();
+    let Some(journal) = shared.store.journal() else {
+        return hours;
+    };
     for (t, id) in ids {
-        let Some(v) = shared.journal.get(&format!("cdr:{id}")) else {
+        let Some(v) = journal.get(&format!("cdr:{id}")) else {
             continue;
         };
         let Ok(mut cdr) = serde_json::from_value::<Cdr>(v) else {
@@ -155,6 +164,9 @@ fn read_by_hour(shared: &Shared, ids: &[(i64, Arc<str>)]) -> BTreeMap<DateTime<U
 
 /// Archives what is due now and then, until shutdown.
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    if shared.store.journal().is_none() {
+        return;
+    }
     let period =
         (shared.cfg.cdr_retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {

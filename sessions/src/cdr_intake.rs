@@ -19,7 +19,7 @@ use crate::actor::CallMsg;
 use crate::callinfo::RequestType;
 use crate::record::Cdr;
 use crate::shared::Shared;
-use crate::switch::{persisted, spawn_call};
+use crate::switch::spawn_call;
 use crate::switch_cdr::{self, CdrBodyError, SwitchCdr};
 use chrono::{TimeDelta, Utc};
 use rater::engine::{Origin, Shortfall};
@@ -82,26 +82,26 @@ pub(crate) async fn accept(
         let live = shared.calls.get(uuid.as_str()).map(|c| c.mailbox.clone());
         let mailbox = match live {
             Some(m) => m,
-            None => match persisted(shared, &uuid) {
-                Some(rec) => {
+            None => match shared.store.session(&uuid).await {
+                Err(e) => return Err(CdrPostError::Failed(e.to_string())),
+                Ok(Some(rec)) => {
                     let pool = shared.pools.get(&rec.origin_host).map(|p| p.clone());
                     let Some(pool) = pool else {
-                        return Err(CdrPostError::NotYet(format!(
-                            "switch {} is not connected yet",
-                            rec.origin_host
-                        )));
+                        return Err(CdrPostError::NotYet(
+                            not_here(shared, &rec.origin_host).await,
+                        ));
                     };
                     let alias = rec.origin_host.clone();
                     spawn_call(shared, &pool, &alias, &uuid, Some(rec), None)
                 }
-                None => break,
+                Ok(None) => break,
             },
         };
         let (done, settled) = tokio::sync::oneshot::channel();
         match mailbox.send(CallMsg::SwitchCdr(Box::new((event, done)))) {
             Ok(()) => {
                 return match tokio::time::timeout(SETTLE_WAIT, settled).await {
-                    Ok(_) if shared.journal.contains(&format!("cdr:{uuid}")) => {
+                    Ok(_) if shared.store.has_cdr(&uuid).await.unwrap_or(false) => {
                         Ok(CdrVerdict::Settled)
                     }
                     // The task ended without a record: nothing was billed.
@@ -122,12 +122,14 @@ pub(crate) async fn accept(
             }
         }
     }
-    let Some(record) = shared.journal.get(&format!("cdr:{uuid}")) else {
+    let record = shared
+        .store
+        .cdr(&uuid)
+        .await
+        .map_err(|e| CdrPostError::Failed(e.to_string()))?;
+    let Some(record) = record else {
         return Ok(CdrVerdict::NotBilled);
     };
-    let record: Cdr = serde_json::from_value(record).map_err(|e| {
-        CdrPostError::Failed(format!("the call record of {uuid} is unreadable: {e}"))
-    })?;
     if !record.estimated {
         return Ok(CdrVerdict::AlreadySettled);
     }
@@ -159,10 +161,10 @@ async fn correct_locked(
     old: Cdr,
     cdr: &SwitchCdr,
 ) -> Result<CdrVerdict, CdrPostError> {
-    let key = format!("cdr:{}", cdr.uuid);
     // Read again under the lock: another post may have corrected it.
-    match shared.journal.get(&key).map(serde_json::from_value::<Cdr>) {
-        Some(Ok(now)) if !now.estimated => return Ok(CdrVerdict::AlreadySettled),
+    match shared.store.cdr(&cdr.uuid).await {
+        Ok(Some(now)) if !now.estimated => return Ok(CdrVerdict::AlreadySettled),
+        Err(e) => return Err(CdrPostError::Failed(e.to_string())),
         _ => {}
     }
     let answer =
@@ -229,11 +231,9 @@ async fn correct_locked(
     if let Some(cause) = cdr.event.header("Hangup-Cause") {
         new.disconnect_cause = cause.to_string();
     }
-    let value = serde_json::to_value(&new)
-        .map_err(|e| CdrPostError::Failed(format!("the call record of {}: {e}", cdr.uuid)))?;
     shared
-        .journal
-        .put(&key, Some(value))
+        .store
+        .put_cdr(&cdr.uuid, &new)
         .await
         .map_err(|e| CdrPostError::Failed(format!("writing the call record: {e}")))?;
     info!(uuid = %cdr.uuid, estimate = %old.cost, cost = %new.cost, "call record corrected from the switch's CDR");
@@ -245,6 +245,20 @@ async fn correct_locked(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(CdrVerdict::Corrected)
+}
+
+/// Why a node cannot take a CDR for a call on switch `alias` now: the
+/// switch is not connected yet, or (in a cluster) another node controls
+/// it — the switch posts again, and the balancer may pick that node.
+pub(crate) async fn not_here(shared: &Shared, alias: &str) -> String {
+    if let crate::store::SessionStore::Postgres(pg) = &shared.store {
+        if let Ok(Some(node)) = crate::lease::holder(pg, alias).await {
+            if node != **pg.node_id() {
+                return format!("switch {alias} is controlled by node {node}");
+            }
+        }
+    }
+    format!("switch {alias} is not connected yet")
 }
 
 /// Logs a post that was refused.

@@ -59,6 +59,12 @@ pub struct SessionsConfig {
     /// an estimate.
     pub cdr_wait: Duration,
     pub switches: Vec<SwitchConfig>,
+    /// This node's name (`NodeID` of its sessions; a cluster's lease holder).
+    pub node_id: String,
+    /// This node's HTTP address, written beside the leases it holds.
+    pub node_http: Option<String>,
+    /// How long a switch lease lasts (cluster only); renewed every third.
+    pub switch_lease: Duration,
 }
 
 impl Default for SessionsConfig {
@@ -79,6 +85,9 @@ impl Default for SessionsConfig {
             cdr_retention: Duration::from_secs(3600),
             cdr_wait: Duration::from_secs(180),
             switches: vec![],
+            node_id: "tollgate".into(),
+            node_http: None,
+            switch_lease: Duration::from_secs(5),
         }
     }
 }

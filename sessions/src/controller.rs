@@ -12,16 +12,17 @@ use crate::cdr_filter::CdrFilter;
 use crate::cdr_intake::{CdrPostError, CdrVerdict};
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
-use crate::journal::{Journal, JournalError};
+use crate::journal::Journal;
 use crate::live::LiveEvent;
 use crate::metrics::Metrics;
-use crate::record::{ActiveSession, Cdr, SessionRecord};
+use crate::record::{ActiveSession, Cdr};
 use crate::shared::Shared;
+use crate::store::{PgSessions, SessionStore, StoreError};
 use dashmap::DashMap;
 use rater::engine::Engine;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,24 +47,46 @@ pub struct Controller {
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// Where the controller keeps sessions and call records.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// The node's own session journal at this path (call records are
+    /// archived in `cdrs/` beside it).
+    Journal(PathBuf),
+    /// PostgreSQL at this URL, shared with the other nodes of a cluster:
+    /// each switch is followed only while this node holds its lease. The
+    /// schema must be there (`pgschema::migrate`, run when the account
+    /// store opens).
+    Postgres(String),
+}
+
 impl Controller {
-    /// Opens the session journal at `journal_path` (call records are
-    /// archived in `cdrs/` beside it) and starts following the switches.
+    /// Opens the session store and starts following the switches.
     pub fn start(
         engine: Arc<Engine>,
         cfg: SessionsConfig,
-        journal_path: &Path,
-    ) -> Result<Controller, JournalError> {
-        let journal = Journal::open(journal_path)?;
-        let archive_dir = journal_path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join("cdrs");
+        storage: &Storage,
+    ) -> Result<Controller, StoreError> {
+        let node_id: Arc<str> = Arc::from(cfg.node_id.as_str());
+        let (store, archive_dir) = match storage {
+            Storage::Journal(path) => (
+                SessionStore::Journal {
+                    journal: Journal::open(path)?,
+                    node_id,
+                },
+                path.parent().unwrap_or_else(|| Path::new(".")).join("cdrs"),
+            ),
+            Storage::Postgres(url) => (
+                SessionStore::Postgres(Arc::new(PgSessions::connect(url, node_id)?)),
+                // Never written: in PostgreSQL the table is the archive.
+                PathBuf::from("cdrs"),
+            ),
+        };
         let shared = Arc::new(Shared {
             engine,
             clock: Clock::new(cfg.clock_speed),
             cfg,
-            journal,
+            store,
             metrics: Metrics::default(),
             calls: DashMap::new(),
             archive: Arc::new(Archive::new(archive_dir)),
@@ -78,7 +101,17 @@ impl Controller {
             .cfg
             .switches
             .iter()
-            .map(|sw| tokio::spawn(crate::switch::run(shared.clone(), sw.clone(), rx.clone())))
+            .map(|sw| match &shared.store {
+                SessionStore::Postgres(pg) => tokio::spawn(crate::lease::run(
+                    shared.clone(),
+                    pg.clone(),
+                    sw.clone(),
+                    rx.clone(),
+                )),
+                SessionStore::Journal { .. } => {
+                    tokio::spawn(crate::switch::run(shared.clone(), sw.clone(), rx.clone()))
+                }
+            })
             .collect();
         tasks.push(tokio::spawn(archiver::run(shared.clone(), rx.clone())));
         Ok(Controller {
@@ -88,36 +121,55 @@ impl Controller {
         })
     }
 
-    /// Live sessions as CGRateS shows them (`SessionSv1.GetActiveSessions`).
-    /// It reads the journal file: call it off the async threads.
-    pub fn active_sessions(&self) -> Vec<ActiveSession> {
-        self.shared
-            .journal
-            .scan("session:")
+    /// Runs a read of the store to its end: the journal's reads never
+    /// wait; PostgreSQL's are driven by the runtime from this blocking
+    /// thread (the API calls the listing methods off the async threads).
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        match &self.shared.store {
+            SessionStore::Journal { .. } => futures::executor::block_on(f),
+            SessionStore::Postgres(_) => tokio::runtime::Handle::current().block_on(f),
+        }
+    }
+
+    /// Live sessions as CGRateS shows them (`SessionSv1.GetActiveSessions`):
+    /// in a cluster, those of every switch, each with the node that
+    /// controls it. It reads files or the database: call it off the async
+    /// threads.
+    pub fn active_sessions(&self) -> Result<Vec<ActiveSession>, StoreError> {
+        let all = self.block_on(self.shared.store.all_sessions())?;
+        Ok(all
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_value::<SessionRecord>(v).ok())
             // A call that ended unheard waits for its CDR, one being settled
             // is over: neither is up.
-            .filter(|rec| rec.gone.is_none() && rec.settling.is_none())
-            .map(|rec| {
-                let interval = match rec.info.request_type {
+            .filter(|s| s.rec.gone.is_none() && s.rec.settling.is_none())
+            .map(|s| {
+                let interval = match s.rec.info.request_type {
                     RequestType::Prepaid => self.shared.cfg.debit_interval,
                     _ => Duration::ZERO,
                 };
-                ActiveSession::of(&rec, interval)
+                let mut view = ActiveSession::of(&s.rec, interval);
+                view.node_id = s.node_id;
+                view
             })
-            .collect()
+            .collect())
     }
 
     /// Call records matching `filter`, oldest first: the archive's (by
-    /// hour of storage), then the journal's (by `OrderID`). Asking by
-    /// `origin_ids` for records still in the journal reads no archive file.
-    /// It reads files: call it off the async threads.
-    pub fn cdrs(&self, filter: &CdrFilter) -> Vec<Cdr> {
+    /// hour of storage), then the journal's (by `OrderID`); in a cluster,
+    /// the table's. Asking by `origin_ids` for records still in the
+    /// journal reads no archive file. It reads files or the database: call
+    /// it off the async threads.
+    pub fn cdrs(&self, filter: &CdrFilter) -> Result<Vec<Cdr>, StoreError> {
+        match &self.shared.store {
+            SessionStore::Postgres(pg) => self.block_on(pg.cdrs(filter)),
+            SessionStore::Journal { journal, .. } => Ok(self.journal_cdrs(journal, filter)),
+        }
+    }
+
+    fn journal_cdrs(&self, journal: &Journal, filter: &CdrFilter) -> Vec<Cdr> {
         let want = filter
             .offset
             .saturating_add(filter.limit.unwrap_or(usize::MAX));
-        let journal = &self.shared.journal;
         // The journal first, then the archive: a record archived in between
         // is found in both (and kept once), never in neither.
         // Each id once, however often it is asked for.
@@ -207,16 +259,16 @@ impl Controller {
         let live = self.shared.calls.get(uuid).map(|c| c.alias.clone());
         let alias = match live {
             Some(alias) => alias,
-            None => match crate::switch::persisted(&self.shared, uuid) {
+            None => match crate::switch::persisted(&self.shared, uuid).await {
                 Some(rec) if rec.gone.is_none() && rec.settling.is_none() => rec.origin_host,
                 _ => return Err(ForceDisconnectError::NotFound),
             },
         };
         let pool = self.shared.pools.get(&alias).map(|p| p.clone());
         let Some(pool) = pool else {
-            return Err(ForceDisconnectError::Switch(format!(
-                "switch {alias} is not connected"
-            )));
+            return Err(ForceDisconnectError::Switch(
+                crate::cdr_intake::not_here(&self.shared, &alias).await,
+            ));
         };
         match pool
             .for_call(uuid)

@@ -4,8 +4,11 @@
 //! - [`Controller`] starts one [`switch`] connection pair per switch and
 //!   answers API questions about sessions and call records.
 //! - Each call is one task ([`actor`]) fed that call's events in order.
-//! - [`journal`] persists sessions and call records durably, so a restart
-//!   resumes live calls and settles the ones that ended meanwhile.
+//! - [`store`] persists sessions and call records durably (the node's
+//!   [`journal`], or PostgreSQL shared by a cluster), so a restart or
+//!   another node resumes live calls and settles the ones that ended
+//!   meanwhile; in a cluster, [`lease`] gives each switch one controlling
+//!   node at a time.
 
 pub mod actor;
 pub mod archive;
@@ -18,12 +21,14 @@ pub mod config;
 pub mod controller;
 pub mod crash;
 pub mod journal;
+pub mod lease;
 pub mod limit;
 pub mod live;
 mod mailbox;
 pub mod metrics;
 pub mod record;
 mod shared;
+pub mod store;
 mod switch;
 pub mod switch_cdr;
 
@@ -31,6 +36,7 @@ pub use callinfo::{CallInfo, RequestType};
 pub use cdr_filter::{CdrFilter, Interval};
 pub use cdr_intake::{CdrPostError, CdrVerdict};
 pub use config::{LowBalanceWarning, RaterErrorPolicy, SessionsConfig, SwitchConfig};
-pub use controller::{Controller, ForceDisconnectError};
+pub use controller::{Controller, ForceDisconnectError, Storage};
 pub use live::LiveEvent;
 pub use record::{ActiveSession, Cdr, Phase, SessionRecord};
+pub use store::StoreError;

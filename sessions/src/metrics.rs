@@ -23,6 +23,8 @@ pub struct Metrics {
     pub no_credit_disconnects: AtomicU64,
     pub switches_up: AtomicI64,
     pub reconnects: AtomicU64,
+    /// Switch leases this node held and could not renew in time (cluster).
+    pub leases_lost: AtomicU64,
     /// CHANNEL_PARK received to authorization commands issued (µs).
     pub auth_latency: Histogram,
     /// CHANNEL_PARK received to the switch's answers to those commands (µs).
@@ -198,6 +200,12 @@ impl Metrics {
             "tollgate_switch_reconnects_total",
             "Reconnections to a switch.",
             l(&self.reconnects),
+        );
+        counter(
+            &mut out,
+            "tollgate_switch_leases_lost_total",
+            "Switch leases this node could not renew in time (it stopped controlling the switch).",
+            l(&self.leases_lost),
         );
         self.auth_latency.render(
             &mut out,

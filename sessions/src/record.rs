@@ -170,8 +170,9 @@ pub struct ActiveSession {
     pub answer_time: Option<DateTime<Utc>>,
     pub usage: i64,
     pub extra_fields: std::collections::BTreeMap<String, String>,
+    /// The node that controls the call's switch (its lease holder).
     #[serde(rename = "NodeID")]
-    pub node_id: &'static str,
+    pub node_id: Arc<str>,
     pub loop_index: u32,
     pub duration_index: i64,
     #[serde(with = "rust_decimal::serde::arbitrary_precision")]
@@ -217,7 +218,7 @@ impl ActiveSession {
                 0
             },
             extra_fields: Default::default(),
-            node_id: "",
+            node_id: Arc::from(""),
             loop_index: rec.loop_index,
             duration_index: rec.debited_ns,
             max_cost_so_far: rec.cost_debited,

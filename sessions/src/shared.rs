@@ -5,9 +5,9 @@ use crate::archive::Archive;
 use crate::archiver::Pending;
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
-use crate::journal::Journal;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
+use crate::store::SessionStore;
 use crate::switch::Commands;
 use dashmap::DashMap;
 use rater::engine::Engine;
@@ -23,7 +23,8 @@ pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub cfg: SessionsConfig,
     pub clock: Clock,
-    pub journal: Journal,
+    /// Sessions and call records (the journal, or PostgreSQL).
+    pub store: SessionStore,
     pub metrics: Metrics,
     /// Live calls by uuid (the key shares the task's copy of the uuid).
     pub calls: DashMap<Arc<str>, CallEntry>,

@@ -175,8 +175,16 @@ pub(crate) fn spawn_call(
     entry.mailbox.clone()
 }
 
-pub(crate) fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
-    serde_json::from_value(shared.journal.get(&format!("session:{uuid}"))?).ok()
+/// Call `uuid`'s persisted session; a failed read counts as none (and is
+/// logged): the next resync looks at the call again.
+pub(crate) async fn persisted(shared: &Shared, uuid: &str) -> Option<SessionRecord> {
+    match shared.store.session(uuid).await {
+        Ok(rec) => rec,
+        Err(e) => {
+            warn!(%uuid, error = %e, "cannot read the session");
+            None
+        }
+    }
 }
 
 /// Routes an event to its call's task, starting one where the event begins a call.
@@ -201,7 +209,7 @@ async fn dispatch(shared: &Arc<Shared>, cmd: &Commands, alias: &Arc<str>, e: Eve
                 spawn_call(shared, cmd, alias, &uuid, None, None)
             }
             // A hangup for a call we hold only on disk (after a restart).
-            _ => match persisted(shared, &uuid) {
+            _ => match persisted(shared, &uuid).await {
                 Some(rec) => spawn_call(shared, cmd, alias, &uuid, Some(rec), None),
                 None => return, // unknown, refused, or already settled (a repeated event)
             },
@@ -294,15 +302,8 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
             let _ = mailbox.send(CallMsg::Gone(Box::new(now)));
         }
     }
-    for (key, value) in shared.journal.scan("session:") {
-        let uuid = key.trim_start_matches("session:").to_string();
+    for (uuid, rec) in stored_sessions(shared, alias).await {
         if shared.calls.contains_key(uuid.as_str()) {
-            continue;
-        }
-        let Ok(rec) = serde_json::from_value::<SessionRecord>(value) else {
-            continue;
-        };
-        if rec.origin_host != *alias {
             continue;
         }
         if listed.contains(&uuid) || still_up(cmd, &uuid).await {
@@ -328,7 +329,10 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
     for (uuid, mailbox, resumed) in &up {
         let resumed = *resumed;
         let _ = mailbox.send(CallMsg::Heard);
-        if persisted(shared, uuid).is_none_or(|r| r.answer_time.is_some()) {
+        if persisted(shared, uuid)
+            .await
+            .is_none_or(|r| r.answer_time.is_some())
+        {
             continue;
         }
         let Ok(dump) = cmd.uuid_dump(uuid).await else {
@@ -351,7 +355,7 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
         // leaves the table) is never picked up again.
         if shared.calls.contains_key(uuid)
             || row.callstate() != Some("ACTIVE")
-            || shared.journal.contains(&format!("cdr:{uuid}"))
+            || known(shared, uuid, false).await
         {
             continue;
         }
@@ -372,6 +376,40 @@ async fn resync(shared: &Arc<Shared>, pool: &Commands, alias: &Arc<str>) {
             waiting_parks(&shared, &pool, &alias, &rows, now).await;
         }
     });
+}
+
+/// The sessions persisted for switch `alias`. Reading them is retried for
+/// a while (the store may be back in a moment); without them the resync
+/// goes on with the calls this node runs, and the next one looks again.
+async fn stored_sessions(shared: &Shared, alias: &str) -> Vec<(String, SessionRecord)> {
+    for attempt in 0..8u32 {
+        match shared.store.sessions_of(alias).await {
+            Ok(list) => return list,
+            Err(e) => {
+                warn!(error = %e, attempt, "resync: cannot read the switch's sessions");
+                tokio::time::sleep(Duration::from_millis(250 << attempt.min(3))).await;
+            }
+        }
+    }
+    vec![]
+}
+
+/// Whether call `uuid` already has a call record (or, with `session`, a
+/// session): such a call is never picked up or authorized again. A failed
+/// read counts as known: the call is left for the next resync.
+async fn known(shared: &Shared, uuid: &str, session: bool) -> bool {
+    let cdr = shared.store.has_cdr(uuid).await;
+    let sess = match session {
+        true => shared.store.has_session(uuid).await,
+        false => Ok(false),
+    };
+    match (cdr, sess) {
+        (Ok(c), Ok(s)) => c || s,
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(%uuid, error = %e, "resync: cannot tell whether the call is known; leaving it");
+            true
+        }
+    }
 }
 
 /// How long after a resync the channel table is read again for parked
@@ -410,8 +448,7 @@ async fn waiting_parks(
         let Some(uuid) = row.uuid() else { continue };
         if row.get("application") != Some("park")
             || shared.calls.contains_key(uuid)
-            || shared.journal.contains(&format!("session:{uuid}"))
-            || shared.journal.contains(&format!("cdr:{uuid}"))
+            || known(shared, uuid, true).await
         {
             continue;
         }

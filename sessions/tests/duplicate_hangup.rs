@@ -166,10 +166,12 @@ async fn a_repeated_hangup_complete_is_settled_once() {
     events.send(hangup()).await.unwrap();
     events.send(hangup()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let all = ctl.cdrs(&CdrFilter {
-        origin_ids: vec![uuid.into()],
-        ..Default::default()
-    });
+    let all = ctl
+        .cdrs(&CdrFilter {
+            origin_ids: vec![uuid.into()],
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0], first);
     assert_eq!(first.cost, dec!(0.3));

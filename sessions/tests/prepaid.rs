@@ -170,7 +170,12 @@ async fn a_live_call_shows_as_cgrates_shows_active_sessions() {
     // Wait until the call is answered and its first interval debited.
     let mut live = None;
     for _ in 0..1000 {
-        if let Some(s) = ctl.active_sessions().into_iter().find(|s| s.usage > 0) {
+        if let Some(s) = ctl
+            .active_sessions()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.usage > 0)
+        {
             live = Some(s);
             break;
         }

@@ -74,7 +74,7 @@ async fn call_with_failing_store(policy: RaterErrorPolicy) -> (integration::Call
     connected(&ctl, 1).await;
     let uuid = sw.place_call(prepaid("1001", "1002", 120.0)).unwrap();
     for _ in 0..1000 {
-        if ctl.active_sessions().iter().any(|s| s.usage > 0) {
+        if ctl.active_sessions().unwrap().iter().any(|s| s.usage > 0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -316,17 +316,24 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
 
 /// `GET /sessions`: the live calls (as `SessionSv1.GetActiveSessions`).
 async fn active_sessions(State(api): State<Arc<Api>>) -> Response {
-    // The sessions are read from the journal file: off the async threads.
+    // The sessions are read from the journal file or PostgreSQL: off the async threads.
     let state = api.state.clone();
-    let list = tokio::task::spawn_blocking(move || {
-        state
-            .sessions
-            .as_ref()
-            .map(|s| s.active_sessions())
-            .unwrap_or_default()
+    let list = tokio::task::spawn_blocking(move || match state.sessions.as_ref() {
+        Some(s) => s.active_sessions().map_err(|e| e.to_string()),
+        None => Ok(vec![]),
     })
     .await
-    .unwrap_or_default();
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let list = match list {
+        Ok(list) => list,
+        Err(e) => {
+            return json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_body(&format!("SERVER_ERROR: {e}")),
+            )
+        }
+    };
     match serde_json::to_value(list) {
         Ok(v) => json(StatusCode::OK, v.to_string()),
         Err(e) => json(

@@ -356,11 +356,10 @@ async fn follow_sessions(
     // never lost (a change replaces a call's row).
     let state = api.state.clone();
     let snapshot = tokio::task::spawn_blocking(move || {
-        let sessions = state
-            .sessions
-            .as_ref()
-            .map(|s| s.active_sessions())
-            .unwrap_or_default();
+        let sessions = match state.sessions.as_ref() {
+            Some(s) => s.active_sessions().map_err(|e| e.to_string())?,
+            None => vec![],
+        };
         // Written straight from the records: no JSON tree of every session.
         #[derive(serde::Serialize)]
         struct Snapshot<'a> {
@@ -373,6 +372,7 @@ async fn follow_sessions(
             event: "snapshot",
             sessions: &sessions,
         })
+        .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?

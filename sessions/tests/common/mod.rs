@@ -83,7 +83,12 @@ pub async fn engine(dir: &Path) -> Arc<Engine> {
 }
 
 pub fn start(engine: &Arc<Engine>, cfg: SessionsConfig, dir: &Path) -> Controller {
-    Controller::start(engine.clone(), cfg, &dir.join("sessions.journal")).unwrap()
+    Controller::start(
+        engine.clone(),
+        cfg,
+        &sessions::Storage::Journal(dir.join("sessions.journal")),
+    )
+    .unwrap()
 }
 
 pub async fn fund(engine: &Engine, account: &str, money: Decimal) {
@@ -131,7 +136,7 @@ pub async fn cdr(ctl: &Controller, uuid: &str, timeout: Duration) -> Cdr {
     };
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(c) = ctl.cdrs(&filter).into_iter().next() {
+        if let Some(c) = ctl.cdrs(&filter).unwrap().into_iter().next() {
             return c;
         }
         assert!(
@@ -197,10 +202,10 @@ pub async fn rig(money: Decimal, tweak: impl FnOnce(&mut SessionsConfig)) -> Rig
 /// is written before its session is dropped, so a moment may pass).
 pub async fn no_sessions(ctl: &Controller) {
     for _ in 0..500 {
-        if ctl.active_sessions().is_empty() {
+        if ctl.active_sessions().unwrap().is_empty() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("sessions left: {:?}", ctl.active_sessions());
+    panic!("sessions left: {:?}", ctl.active_sessions().unwrap());
 }

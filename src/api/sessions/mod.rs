@@ -11,14 +11,16 @@ mod cdr_filter;
 pub use cdr_filter::DEFAULT_CDR_LIMIT;
 
 pub fn register(r: &mut RegistryBuilder) {
-    // Both read files (the session journal, the call record archive).
-    r.blocking(&["SessionSv1.GetActiveSessions"], |state, _params| {
-        Ok(state
-            .sessions
-            .as_ref()
-            .map(|s| s.active_sessions())
-            .unwrap_or_default())
-    });
+    // Both read files (the session journal, the call record archive) or PostgreSQL.
+    r.blocking(
+        &["SessionSv1.GetActiveSessions"],
+        |state, _params| match state.sessions.as_ref() {
+            Some(s) => s
+                .active_sessions()
+                .map_err(|e| ApiError::ServerError(e.to_string())),
+            None => Ok(vec![]),
+        },
+    );
     r.asynchronous(&["SessionSv1.ForceDisconnect"], |state, raw| async move {
         let uuid = call_id(&Params::new(&raw).obj("SessionFilter")?)?;
         let Some(sessions) = state.sessions.as_ref() else {
@@ -38,12 +40,12 @@ pub fn register(r: &mut RegistryBuilder) {
             } else {
                 cdr_filter::parse(&params.obj("RPCCDRsFilter")?, state.config.general.timezone)?
             };
-            let cdrs = state
-                .sessions
-                .as_ref()
-                .map(|s| s.cdrs(&filter))
-                .unwrap_or_default();
-            Ok::<_, ApiError>(cdrs)
+            match state.sessions.as_ref() {
+                Some(s) => s
+                    .cdrs(&filter)
+                    .map_err(|e| ApiError::ServerError(e.to_string())),
+                None => Ok(vec![]),
+            }
         },
     );
 }
