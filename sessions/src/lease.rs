@@ -49,7 +49,7 @@ pub(crate) fn margin(ttl: Duration) -> Duration {
 /// Asks for (or renews) `alias`'s lease for `ttl`. Returns the local
 /// instant until which this node may control the switch, or `None` if
 /// another node holds it.
-pub(crate) async fn acquire(
+pub async fn acquire(
     pg: &PgSessions,
     alias: &str,
     http: Option<&str>,
@@ -62,7 +62,7 @@ pub(crate) async fn acquire(
     let row = client
         .query_opt(
             "INSERT INTO tollgate_switch_leases AS l (switch, node_id, node_http, epoch, expires) \
-             VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond') \
+             VALUES ($1, $2, $3, 1, now() + $4::bigint * interval '1 millisecond') \
              ON CONFLICT (switch) DO UPDATE SET \
                epoch = CASE WHEN l.node_id = EXCLUDED.node_id AND l.expires > now() \
                        THEN l.epoch ELSE l.epoch + 1 END, \
@@ -79,7 +79,7 @@ pub(crate) async fn acquire(
 
 /// Gives `alias`'s lease back (if this node holds it), so another node
 /// may take the switch at once.
-pub(crate) async fn release(pg: &PgSessions, alias: &str) -> Result<(), StoreError> {
+pub async fn release(pg: &PgSessions, alias: &str) -> Result<(), StoreError> {
     let client = pg.client().await?;
     let node: &str = pg.node_id();
     client
@@ -94,7 +94,7 @@ pub(crate) async fn release(pg: &PgSessions, alias: &str) -> Result<(), StoreErr
 }
 
 /// Who holds `alias`'s lease now, if anyone.
-pub(crate) async fn holder(pg: &PgSessions, alias: &str) -> Result<Option<String>, StoreError> {
+pub async fn holder(pg: &PgSessions, alias: &str) -> Result<Option<String>, StoreError> {
     let client = pg.client().await?;
     let row = client
         .query_opt(

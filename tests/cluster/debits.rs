@@ -1,8 +1,8 @@
 //! Debits through the balancer, spread over three nodes: one account is
 //! never overdrawn, and a debit retried on another node is charged once.
 
-use crate::harness::{enabled, Cluster};
 use crate::common::{decimal, RpcClient};
+use crate::harness::{enabled, Cluster};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -60,8 +60,16 @@ fn concurrent_debits_over_three_nodes_never_overdraw_and_add_up() {
     }
     let end = cluster.money("1002");
     assert!(end >= Decimal::ZERO, "overdrawn: {end}");
-    assert_eq!(start - end, paid, "acknowledged debits add up to the change");
-    assert_eq!(paid, Decimal::from_str("3.0").unwrap(), "15 debits of 0.2 fit in 3.1");
+    assert_eq!(
+        start - end,
+        paid,
+        "acknowledged debits add up to the change"
+    );
+    assert_eq!(
+        paid,
+        Decimal::from_str("3.0").unwrap(),
+        "15 debits of 0.2 fit in 3.1"
+    );
     assert_eq!(refused, 256 - 15);
     // The load really was spread: every node answered some of it.
     let mut served = HashSet::new();
@@ -69,7 +77,9 @@ fn concurrent_debits_over_three_nodes_never_overdraw_and_add_up() {
         let (_, metrics) = crate::common::http_request(node.http, "GET", "/metrics", "");
         let answered = metrics
             .lines()
-            .filter(|l| l.starts_with("tollgate_requests_total") && l.contains("\"Responder.Debit\""))
+            .filter(|l| {
+                l.starts_with("tollgate_requests_total") && l.contains("\"Responder.Debit\"")
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>();
         if answered > 0.0 {

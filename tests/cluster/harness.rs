@@ -27,7 +27,9 @@ pub fn enabled() -> bool {
         std::env::var("CI").is_err(),
         "CI must run the cluster tests: TOLLGATE_CLUSTER_TESTS is not 1"
     );
-    eprintln!("TOLLGATE_CLUSTER_TESTS not set: skipping the cluster tests (scripts/test.sh sets it)");
+    eprintln!(
+        "TOLLGATE_CLUSTER_TESTS not set: skipping the cluster tests (scripts/test.sh sets it)"
+    );
     false
 }
 
@@ -167,7 +169,11 @@ impl Cluster {
     fn wait_gone(&self, i: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while Self::alive(self.nodes[i].pid) {
-            assert!(Instant::now() < deadline, "node {} did not exit", self.nodes[i].node_id);
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not exit",
+                self.nodes[i].node_id
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -194,7 +200,11 @@ impl Cluster {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.health(i).is_some_and(|(s, _)| s == 200) {
-            assert!(Instant::now() < deadline, "node {} did not come back", self.nodes[i].node_id);
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not come back",
+                self.nodes[i].node_id
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -309,4 +319,3 @@ pub fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T
         std::thread::sleep(Duration::from_millis(50));
     }
 }
-

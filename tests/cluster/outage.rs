@@ -23,7 +23,10 @@ fn postgres_down_for_10_s_fails_fast_and_bills_nothing_twice() {
     cluster.fund("1001", "100");
     let before = cluster.money("1001");
     let uuids: Vec<String> = (0..5)
-        .map(|i| sw.place_call(real_call("1001", 100.0 + 10.0 * i as f64)).unwrap())
+        .map(|i| {
+            sw.place_call(real_call("1001", 100.0 + 10.0 * i as f64))
+                .unwrap()
+        })
         .collect();
     owner(&cluster, 5);
     cluster.stop_postgres();
@@ -37,8 +40,14 @@ fn postgres_down_for_10_s_fails_fast_and_bills_nothing_twice() {
         );
         let took = asked.elapsed();
         let error = reply["error"].as_str().unwrap_or_default().to_string();
-        assert!(error.contains("SERVER_ERROR") && error.contains("postgres"), "node {i}: {reply}");
-        assert!(took < Duration::from_secs(5), "node {i} took {took:?} to fail");
+        assert!(
+            error.contains("SERVER_ERROR") && error.contains("postgres"),
+            "node {i}: {reply}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "node {i} took {took:?} to fail"
+        );
         wait_for(Duration::from_secs(5), "health 503", || {
             let (status, body) = cluster.health(i)?;
             (status == 503 && body.contains("store unavailable")).then_some(())
@@ -64,9 +73,17 @@ fn postgres_down_for_10_s_fails_fast_and_bills_nothing_twice() {
             assert!(list.len() <= 1, "{uuid}: {list:?}");
             list.into_iter().next()
         });
-        assert_eq!(decimal(&cdr["Cost"]), price(talked), "{uuid} talked {talked} s: {cdr}");
+        assert_eq!(
+            decimal(&cdr["Cost"]),
+            price(talked),
+            "{uuid} talked {talked} s: {cdr}"
+        );
         total += decimal(&cdr["Cost"]);
     }
-    assert_eq!(before - cluster.money("1001"), total, "nothing billed twice");
+    assert_eq!(
+        before - cluster.money("1001"),
+        total,
+        "nothing billed twice"
+    );
     drop(sw);
 }

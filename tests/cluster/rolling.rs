@@ -58,7 +58,12 @@ fn a_rolling_restart_under_load_fails_no_http_request_and_loses_no_debit() {
     let http_failed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut loads = vec![];
     for _ in 0..2 {
-        let (stop, ok, failed, http) = (stop.clone(), http_ok.clone(), http_failed.clone(), cluster.http);
+        let (stop, ok, failed, http) = (
+            stop.clone(),
+            http_ok.clone(),
+            http_failed.clone(),
+            cluster.http,
+        );
         loads.push(std::thread::spawn(move || {
             let body = get_cost().to_string();
             while !stop.load(Ordering::Relaxed) {
@@ -83,7 +88,8 @@ fn a_rolling_restart_under_load_fails_no_http_request_and_loses_no_debit() {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let id = format!("rolling-{c}-{n}");
-                let req = json!({"id": n, "method": "Responder.Debit", "params": [debit(&id)]}).to_string();
+                let req = json!({"id": n, "method": "Responder.Debit", "params": [debit(&id)]})
+                    .to_string();
                 // Until answered: a broken connection is replaced and the
                 // same debit asked again (idempotent by its CgrID).
                 loop {
@@ -115,10 +121,22 @@ fn a_rolling_restart_under_load_fails_no_http_request_and_loses_no_debit() {
     stop.store(true, Ordering::Relaxed);
     let acked: Decimal = loads.into_iter().map(|t| t.join().unwrap()).sum();
     let failed = http_failed.lock().unwrap().clone();
-    assert!(failed.is_empty(), "{} HTTP requests failed: {:?}", failed.len(), &failed[..failed.len().min(5)]);
+    assert!(
+        failed.is_empty(),
+        "{} HTTP requests failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
     assert!(http_ok.load(Ordering::Relaxed) > 100, "the HTTP load ran");
-    assert!(reconnects.load(Ordering::Relaxed) >= 1, "the JSON-RPC clients had to reconnect");
+    assert!(
+        reconnects.load(Ordering::Relaxed) >= 1,
+        "the JSON-RPC clients had to reconnect"
+    );
     assert!(acked > Decimal::ZERO);
-    assert_eq!(start - cluster.money("1002"), acked, "every acknowledged debit, once");
+    assert_eq!(
+        start - cluster.money("1002"),
+        acked,
+        "every acknowledged debit, once"
+    );
     let _ = RpcClient::connect(cluster.rpc);
 }

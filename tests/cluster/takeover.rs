@@ -55,15 +55,21 @@ pub fn switch(rt: &tokio::runtime::Runtime, listen: SocketAddr, cluster: &Cluste
 
 /// The node that controls the switch, as the live sessions say.
 pub fn owner(cluster: &Cluster, calls: usize) -> String {
-    wait_for(Duration::from_secs(30), "every call listed with its node", || {
-        let sessions = cluster.sessions();
-        let nodes: HashSet<String> = sessions
-            .iter()
-            .filter_map(|s| s["NodeID"].as_str().map(str::to_string))
-            .collect();
-        (sessions.len() == calls && nodes.len() == 1 && sessions.iter().all(|s| s["OriginHost"] == "fs1"))
+    wait_for(
+        Duration::from_secs(30),
+        "every call listed with its node",
+        || {
+            let sessions = cluster.sessions();
+            let nodes: HashSet<String> = sessions
+                .iter()
+                .filter_map(|s| s["NodeID"].as_str().map(str::to_string))
+                .collect();
+            (sessions.len() == calls
+                && nodes.len() == 1
+                && sessions.iter().all(|s| s["OriginHost"] == "fs1"))
             .then(|| nodes.into_iter().next().unwrap_or_default())
-    })
+        },
+    )
 }
 
 #[test]
@@ -81,7 +87,10 @@ fn killing_the_switch_owner_loses_no_call_and_bills_each_exactly_once() {
     let before: Decimal = cluster.money("1001") + cluster.money("1003");
     // 19 calls of 80 to 170 s, and one that can pay 50 s but would talk 300.
     let mut uuids: Vec<String> = (0..19)
-        .map(|i| sw.place_call(real_call("1001", 80.0 + 5.0 * i as f64)).unwrap())
+        .map(|i| {
+            sw.place_call(real_call("1001", 80.0 + 5.0 * i as f64))
+                .unwrap()
+        })
         .collect();
     let poor = sw.place_call(real_call("1003", 300.0)).unwrap();
     uuids.push(poor.clone());
@@ -95,24 +104,38 @@ fn killing_the_switch_owner_loses_no_call_and_bills_each_exactly_once() {
     cluster.kill(victim);
     let killed_at = std::time::Instant::now();
     // Another node owns the switch within the lease + 5 s.
-    let heir = wait_for(Duration::from_secs(10), "another node to take the switch", || {
-        let sessions = cluster.sessions();
-        let nodes: HashSet<&str> = sessions.iter().filter_map(|s| s["NodeID"].as_str()).collect();
-        match (nodes.len(), nodes.iter().next()) {
-            (1, Some(n)) if *n != dead => Some(n.to_string()),
-            _ => None,
-        }
-    });
-    eprintln!("{heir} took the switch {:?} after the kill", killed_at.elapsed());
+    let heir = wait_for(
+        Duration::from_secs(10),
+        "another node to take the switch",
+        || {
+            let sessions = cluster.sessions();
+            let nodes: HashSet<&str> = sessions
+                .iter()
+                .filter_map(|s| s["NodeID"].as_str())
+                .collect();
+            match (nodes.len(), nodes.iter().next()) {
+                (1, Some(n)) if *n != dead => Some(n.to_string()),
+                _ => None,
+            }
+        },
+    );
+    eprintln!(
+        "{heir} took the switch {:?} after the kill",
+        killed_at.elapsed()
+    );
     // The calls go on being debited by their new owner.
-    wait_for(Duration::from_secs(20), "a debit after the takeover", || {
-        let spent: Decimal = cluster
-            .sessions()
-            .iter()
-            .map(|s| decimal(&s["MaxCostSoFar"]))
-            .sum();
-        (spent > spent_before).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "a debit after the takeover",
+        || {
+            let spent: Decimal = cluster
+                .sessions()
+                .iter()
+                .map(|s| decimal(&s["MaxCostSoFar"]))
+                .sum();
+            (spent > spent_before).then_some(())
+        },
+    );
     let mut total = Decimal::ZERO;
     for uuid in &uuids {
         let rec = rt
@@ -135,7 +158,11 @@ fn killing_the_switch_owner_loses_no_call_and_bills_each_exactly_once() {
         total += cost;
     }
     let after = cluster.money("1001") + cluster.money("1003");
-    assert_eq!(before - after, total, "the accounts lost exactly the records' costs");
+    assert_eq!(
+        before - after,
+        total,
+        "the accounts lost exactly the records' costs"
+    );
     assert_eq!(cluster.money("1003"), Decimal::ZERO);
     drop(sw);
 }
