@@ -12,20 +12,22 @@
 //! ```json
 //! {
 //!   "general":  {"timezone": "UTC", "default_tenant": "cgrates.org", "default_category": "call", "default_request_type": "*prepaid"},
-//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000", "idle_timeout": "10m", "max_connections": 1024, "max_connections_per_ip": 64, "request_timeout": "30s"},
+//!   "listen":   {"rpc_json": "127.0.0.1:2001", "http": "127.0.0.1:8000", "idle_timeout": "10m", "max_connections": 1024, "max_connections_per_ip": 64, "request_timeout": "30s", "drain": "2s"},
 //!   "tariffplan": "conf/tariffplans/sample",
 //!   "store":    {"type": "embedded", "path": "data"},
 //!   "sessions": {"debit_interval": "10s", "max_call_duration": "3h", "min_call_duration": "0s", "limit_grace": "10s", "max_session_time": "step_down"},
 //!   "limits":   {"max_usage": "72h", "max_reply_bytes": 33554432},
 //!   "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}],
-//!   "security": {"allow_remote_rpc_json": false}
+//!   "security": {"allow_remote_rpc_json": false},
+//!   "cluster":  {"switch_lease": "5s"}
 //! }
 //! ```
 //!
 //! Beyond the contract keys, `listen` also takes `idle_timeout` (Go
 //! duration, default `10m`), `max_connections` (per listener, default
-//! 1024), `max_connections_per_ip` (default 64) and `request_timeout`
-//! (default `30s`), and `limits` bounds the work of one request (`max_usage`,
+//! 1024), `max_connections_per_ip` (default 64), `request_timeout`
+//! (default `30s`) and `drain` (default `2s`: how long a stopping node
+//! keeps serving with `/health` at 503), and `limits` bounds the work of one request (`max_usage`,
 //! default `72h`; `max_reply_bytes`, default 32 MiB).
 //!
 //! `security` guards the listeners: with `api_token` set every HTTP request
@@ -33,6 +35,10 @@
 //! refused at start-up unless guarded (`listen.http` needs `api_token`;
 //! `listen.rpc_json`, which has no headers to carry one, needs
 //! `allow_remote_rpc_json: true`).
+//!
+//! `cluster` names the node among several sharing one PostgreSQL store
+//! (`node_id`, default `<hostname>:<listen.rpc_json port>`) and sets how
+//! long its hold on a switch lasts unless renewed (`switch_lease`, > 0).
 
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -81,6 +87,7 @@ pub struct Config {
     pub freeswitch: Vec<FreeSwitch>,
     pub limits: Limits,
     pub security: Security,
+    pub cluster: Cluster,
 }
 
 impl Default for Config {
@@ -94,6 +101,7 @@ impl Default for Config {
             freeswitch: vec![FreeSwitch::default()],
             limits: Limits::default(),
             security: Security::default(),
+            cluster: Cluster::default(),
         }
     }
 }
@@ -150,6 +158,11 @@ pub struct Listen {
     /// arrive within this; else the connection is closed.
     #[serde(deserialize_with = "positive_std_duration")]
     pub request_timeout: Duration,
+    /// After SIGTERM (or Ctrl-C), how long the node goes on accepting and
+    /// serving while `GET /health` answers `503 draining`, so that a load
+    /// balancer takes it out of rotation before it stops accepting.
+    #[serde(deserialize_with = "non_negative_std_duration")]
+    pub drain: Duration,
 }
 
 impl Default for Listen {
@@ -161,7 +174,45 @@ impl Default for Listen {
             max_connections: 1024,
             max_connections_per_ip: 64,
             request_timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(2),
         }
+    }
+}
+
+/// `cluster`: this node among several sharing one PostgreSQL store.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// This node's name in the shared store (switch leases, logs); by
+    /// default `<hostname>:<listen.rpc_json port>` (see [`Config::node_id`]).
+    #[serde(deserialize_with = "node_id")]
+    pub node_id: Option<String>,
+    /// How long a node's hold on a switch lasts unless renewed; another
+    /// node may take the switch over once it has run out.
+    #[serde(deserialize_with = "positive_std_duration")]
+    pub switch_lease: Duration,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            node_id: None,
+            switch_lease: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The name of this host: `/proc/sys/kernel/hostname`, else `$HOSTNAME`,
+/// else `localhost`.
+pub fn hostname() -> String {
+    let proc = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let proc = proc.trim();
+    if !proc.is_empty() {
+        return proc.to_string();
+    }
+    match std::env::var("HOSTNAME") {
+        Ok(h) if !h.trim().is_empty() => h.trim().to_string(),
+        _ => "localhost".to_string(),
     }
 }
 
@@ -406,6 +457,16 @@ impl Default for FreeSwitch {
 }
 
 impl Config {
+    /// This node's id: `cluster.node_id`, else `<hostname>:<port>` with
+    /// the port of `listen.rpc_json` (`0` when it is disabled).
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.cluster.node_id {
+            return id.clone();
+        }
+        let port = self.listen.rpc_json.map_or(0, |a| a.port());
+        format!("{}:{port}", hostname())
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -522,6 +583,18 @@ fn api_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
             "must be visible ASCII without spaces, quotes, commas, semicolons or backslashes \
              (it travels in a cookie)",
         ));
+    }
+    Ok(Some(s))
+}
+
+/// A node id: 1 to 128 visible ASCII characters.
+fn node_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(serde::de::Error::custom(format!(
+            "{s:?} is not a node id (1 to 128 visible ASCII characters, no spaces; \
+             leave the key out for <hostname>:<rpc_json port>)"
+        )));
     }
     Ok(Some(s))
 }
@@ -811,5 +884,45 @@ mod tests {
         assert_eq!(c.sessions.cdr_wait, TimeDelta::zero());
         let e = Config::parse(r#"{"sessions": {"cdr_wait": "-1s"}}"#, "t").unwrap_err();
         assert!(e.to_string().contains("sessions.cdr_wait"), "{e}");
+    }
+
+    #[test]
+    fn cluster_and_drain() {
+        let c = Config::default();
+        assert_eq!(c.listen.drain, Duration::from_secs(2));
+        assert_eq!(c.cluster.switch_lease, Duration::from_secs(5));
+        assert_eq!(c.cluster.node_id, None);
+        let port = c
+            .node_id()
+            .rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.to_string()));
+        assert_eq!(port, Some((hostname(), "2001".to_string())));
+        let c = Config::parse(
+            r#"{"cluster": {"node_id": "n1", "switch_lease": "1500ms"}, "listen": {"drain": "0s"}}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.node_id(), "n1");
+        assert_eq!(c.cluster.switch_lease, Duration::from_millis(1500));
+        assert_eq!(c.listen.drain, Duration::ZERO);
+        let c = Config::parse(r#"{"listen": {"rpc_json": ""}}"#, "t").unwrap();
+        assert_eq!(c.node_id(), format!("{}:0", hostname()));
+        for (text, key) in [
+            (
+                r#"{"cluster": {"switch_lease": "0s"}}"#,
+                "cluster.switch_lease",
+            ),
+            (
+                r#"{"cluster": {"switch_lease": "soon"}}"#,
+                "cluster.switch_lease",
+            ),
+            (r#"{"cluster": {"node_id": ""}}"#, "cluster.node_id"),
+            (r#"{"cluster": {"node_id": "a b"}}"#, "cluster.node_id"),
+            (r#"{"cluster": {"nodeid": "n1"}}"#, "nodeid"),
+            (r#"{"listen": {"drain": "-1s"}}"#, "listen.drain"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 }
