@@ -104,9 +104,9 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
                 alias: f.alias.clone(),
             })
             .collect(),
+        node_id: config.node_id(),
         node_http: config.listen.http.map(|a| a.to_string()),
-        // CLUSTER-MERGE: node_id and switch_lease from config.cluster
-        ..SessionsConfig::default()
+        switch_lease: config.cluster.switch_lease,
     }
 }
 
