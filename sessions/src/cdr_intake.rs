@@ -68,6 +68,11 @@ pub enum CdrPostError {
     /// The store or the journal failed (answered 500; the switch retries).
     #[error("{0}")]
     Failed(String),
+    /// Another node of the cluster controls the call's switch: the post
+    /// belongs there (the HTTP front end passes it on to `http`, once;
+    /// otherwise answered 503 and the switch posts again).
+    #[error("{why}")]
+    Elsewhere { why: String, http: Option<String> },
 }
 
 /// Takes a posted CDR body (see the module doc).
@@ -87,9 +92,7 @@ pub(crate) async fn accept(
                 Ok(Some(rec)) => {
                     let pool = shared.pools.get(&rec.origin_host).map(|p| p.clone());
                     let Some(pool) = pool else {
-                        return Err(CdrPostError::NotYet(
-                            not_here(shared, &rec.origin_host).await,
-                        ));
+                        return Err(not_here(shared, &rec.origin_host).await);
                     };
                     let alias = rec.origin_host.clone();
                     spawn_call(shared, &pool, &alias, &uuid, Some(rec), None)
@@ -249,23 +252,28 @@ async fn correct_locked(
 
 /// Why a node cannot take a CDR for a call on switch `alias` now: the
 /// switch is not connected yet, or (in a cluster) another node controls
-/// it — the switch posts again, and the balancer may pick that node.
-pub(crate) async fn not_here(shared: &Shared, alias: &str) -> String {
+/// it — the post is passed to that node, or the switch posts again.
+pub(crate) async fn not_here(shared: &Shared, alias: &str) -> CdrPostError {
     if let crate::store::SessionStore::Postgres(pg) = &shared.store {
-        if let Ok(Some(node)) = crate::lease::holder(pg, alias).await {
+        if let Ok(Some((node, http))) = crate::lease::holder(pg, alias).await {
             if node != **pg.node_id() {
-                return format!("switch {alias} is controlled by node {node}");
+                return CdrPostError::Elsewhere {
+                    why: format!("switch {alias} is controlled by node {node}"),
+                    http,
+                };
             }
         }
     }
-    format!("switch {alias} is not connected yet")
+    CdrPostError::NotYet(format!("switch {alias} is not connected yet"))
 }
 
 /// Logs a post that was refused.
 pub(crate) fn log_refusal(e: &CdrPostError) {
     match e {
         CdrPostError::Unreadable(e) => warn!(error = %e, "a posted CDR was refused"),
-        CdrPostError::NotYet(why) => info!(%why, "a posted CDR was deferred"),
+        CdrPostError::NotYet(why) | CdrPostError::Elsewhere { why, .. } => {
+            info!(%why, "a posted CDR was deferred")
+        }
         CdrPostError::Failed(why) => warn!(%why, "a posted CDR could not be taken"),
     }
 }

@@ -267,7 +267,9 @@ impl Controller {
         let pool = self.shared.pools.get(&alias).map(|p| p.clone());
         let Some(pool) = pool else {
             return Err(ForceDisconnectError::Switch(
-                crate::cdr_intake::not_here(&self.shared, &alias).await,
+                crate::cdr_intake::not_here(&self.shared, &alias)
+                    .await
+                    .to_string(),
             ));
         };
         match pool

@@ -93,17 +93,22 @@ pub async fn release(pg: &PgSessions, alias: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Who holds `alias`'s lease now, if anyone.
-pub async fn holder(pg: &PgSessions, alias: &str) -> Result<Option<String>, StoreError> {
+/// Who holds `alias`'s lease now, if anyone: the node's id and, if it
+/// has one, its HTTP address.
+pub async fn holder(
+    pg: &PgSessions,
+    alias: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
     let client = pg.client().await?;
     let row = client
         .query_opt(
-            "SELECT node_id FROM tollgate_switch_leases WHERE switch = $1 AND expires > now()",
+            "SELECT node_id, node_http FROM tollgate_switch_leases \
+             WHERE switch = $1 AND expires > now()",
             &[&alias],
         )
         .await
         .map_err(pg_err)?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// Follows switch `sw` whenever this node holds its lease, until shutdown

@@ -147,7 +147,7 @@ async fn one_node_holds_a_switch_at_a_time() {
         .unwrap()
         .is_none());
     // Renewing is taking it again; another switch is free.
-    assert!(lease::acquire(&n1, "fs1", None, TTL)
+    assert!(lease::acquire(&n1, "fs1", Some("127.0.0.1:1"), TTL)
         .await
         .unwrap()
         .is_some());
@@ -156,8 +156,8 @@ async fn one_node_holds_a_switch_at_a_time() {
         .unwrap()
         .is_some());
     assert_eq!(
-        lease::holder(&n2, "fs1").await.unwrap().as_deref(),
-        Some("n1")
+        lease::holder(&n2, "fs1").await.unwrap(),
+        Some(("n1".to_string(), Some("127.0.0.1:1".to_string())))
     );
     // Given back: the other takes it at once.
     lease::release(&n1, "fs1").await.unwrap();
@@ -176,8 +176,8 @@ async fn one_node_holds_a_switch_at_a_time() {
         .unwrap()
         .is_some());
     assert_eq!(
-        lease::holder(&n2, "fs1").await.unwrap().as_deref(),
-        Some("n1")
+        lease::holder(&n2, "fs1").await.unwrap().map(|h| h.0),
+        Some("n1".to_string())
     );
 }
 

@@ -374,10 +374,24 @@ async fn switch_cdr(
             out.push(b'}');
             json(StatusCode::OK, out)
         }
+        Err(sessions::CdrPostError::Elsewhere {
+            why,
+            http: Some(to),
+        }) if !headers.contains_key(super::forward::FORWARDED) => {
+            match super::forward::cdr(&to, bytes, &headers).await {
+                Ok((status, body)) => json(status, body.to_vec()),
+                Err(e) => json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    error_body(&format!("{why}: {e}")),
+                ),
+            }
+        }
         Err(e) => {
             let status = match e {
                 sessions::CdrPostError::Unreadable(_) => StatusCode::BAD_REQUEST,
-                sessions::CdrPostError::NotYet(_) => StatusCode::SERVICE_UNAVAILABLE,
+                sessions::CdrPostError::NotYet(_) | sessions::CdrPostError::Elsewhere { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 sessions::CdrPostError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             json(status, error_body(&e.to_string()))

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod csv;
+pub mod forward;
 pub mod framer;
 pub mod http;
 pub mod limits;

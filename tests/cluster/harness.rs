@@ -150,7 +150,7 @@ impl Cluster {
     fn alive(pid: u32) -> bool {
         // A zombie (exited, not yet reaped by cluster.sh's shell) counts as gone.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.split(' ').nth(2).is_some_and(|state| state == "Z"))
+            .map(|s| s.split(' ').nth(2).is_none_or(|state| state != "Z"))
             .unwrap_or(false)
     }
 
@@ -199,7 +199,7 @@ impl Cluster {
             let _ = child.wait();
         });
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.health(i).is_some_and(|(s, _)| s == 200) {
+        while self.health(i).is_none_or(|(s, _)| s != 200) {
             assert!(
                 Instant::now() < deadline,
                 "node {} did not come back",
