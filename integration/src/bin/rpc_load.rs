@@ -57,6 +57,11 @@ struct Args {
         default_value = r#"{"Tenant":"vdf","Category":"call","Subject":"rif","Account":"rif","Destination":"0256","TimeStart":"2012-02-02T17:30:00Z","TimeEnd":"2012-02-02T17:31:00Z"}"#
     )]
     params: String,
+    /// Spread the requests over this many accounts: `{account}` in
+    /// `--params` becomes `bench0` … `bench<N-1>`, in turn on each
+    /// connection (for debits over many accounts).
+    #[arg(long)]
+    accounts: Option<usize>,
     /// Serve a bare JSON echo server instead (answers each request with its params).
     #[arg(long)]
     echo_server: bool,
@@ -88,19 +93,32 @@ struct ConnResult {
 }
 
 async fn load(args: Args) {
-    let params: serde_json::Value = serde_json::from_str(&args.params).expect("--params is JSON");
-    let request =
-        serde_json::json!({"id": 1, "method": args.method, "params": [params]}).to_string() + "\n";
-    let request: Arc<[u8]> = Arc::from(request.into_bytes());
+    let variants: Vec<Vec<u8>> = match args.accounts {
+        None => vec![args.params.clone()],
+        Some(n) => (0..n.max(1))
+            .map(|i| args.params.replace("{account}", &format!("bench{i}")))
+            .collect(),
+    }
+    .into_iter()
+    .map(|p| {
+        let params: serde_json::Value = serde_json::from_str(&p).expect("--params is JSON");
+        let request = serde_json::json!({"id": 1, "method": args.method, "params": [params]});
+        (request.to_string() + "\n").into_bytes()
+    })
+    .collect();
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(variants);
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..args.connections {
+    for c in 0..args.connections {
         let stream = TcpStream::connect(args.addr).await.expect("connect");
         stream.set_nodelay(true).ok();
         tasks.push(tokio::spawn(connection(
             stream,
-            request.clone(),
+            Requests {
+                all: requests.clone(),
+                next: c,
+            },
             args.depth,
             measuring.clone(),
             stop.clone(),
@@ -152,9 +170,22 @@ async fn load(args: Args) {
     }
 }
 
+/// The requests a connection sends, in turn.
+struct Requests {
+    all: Arc<Vec<Vec<u8>>>,
+    next: usize,
+}
+
+impl Requests {
+    fn push_next(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.all[self.next % self.all.len()]);
+        self.next = self.next.wrapping_add(1);
+    }
+}
+
 async fn connection(
     mut stream: TcpStream,
-    request: Arc<[u8]>,
+    mut requests: Requests,
     depth: usize,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -165,11 +196,11 @@ async fn connection(
         first_failure: None,
     };
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(depth);
-    let mut out: Vec<u8> = Vec::with_capacity(request.len() * depth);
+    let mut out: Vec<u8> = Vec::with_capacity(requests.all[0].len() * depth);
     let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
     // Fill the window.
     for _ in 0..depth {
-        out.extend_from_slice(&request);
+        requests.push_next(&mut out);
     }
     let now = Instant::now();
     for _ in 0..depth {
@@ -218,7 +249,7 @@ async fn connection(
         if freed > 0 {
             out.clear();
             for _ in 0..freed {
-                out.extend_from_slice(&request);
+                requests.push_next(&mut out);
             }
             let now = Instant::now();
             for _ in 0..freed {
