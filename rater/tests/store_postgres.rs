@@ -287,3 +287,39 @@ async fn serialization_failures_are_retried_and_reported_when_they_persist() {
     assert_eq!(e, "SERVER_ERROR: postgres: ERROR 40001: simulated conflict");
     assert_eq!(money(&store, &key).await, dec!(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_migrates_and_refuses_a_database_ahead_of_this_build() {
+    let Some(db) = Db::create().await else { return };
+    drop(PostgresStore::connect(&db.url).await.unwrap());
+    let versions: Vec<i32> = admin(&db.url)
+        .await
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    admin(&db.url)
+        .await
+        .batch_execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (3, 'future', '2030-01-01T00:00:00Z', '1')",
+        )
+        .await
+        .unwrap();
+    let e = PostgresStore::connect(&db.url)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "SERVER_ERROR: the database schema is at version 3, newer than this tollgate knows (2): \
+         upgrade tollgate before starting it on this database"
+    );
+}

@@ -47,21 +47,6 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Default retention of idempotency records.
 pub const DEFAULT_OPS_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tollgate_accounts (
-    id     TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    data   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tollgate_accounts_tenant ON tollgate_accounts (tenant, id);
-CREATE TABLE IF NOT EXISTS tollgate_ops (
-    id      TEXT PRIMARY KEY,
-    reply   TEXT NOT NULL,
-    created TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS tollgate_ops_created ON tollgate_ops (created);
-";
-
 /// Settings of the PostgreSQL store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgOptions {
@@ -208,8 +193,8 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:pass@host:port/db`) and creates
-    /// the tables, with the default options.
+    /// Connects to `url` (`postgres://user:pass@host:port/db`) and
+    /// migrates the schema ([`pgschema::migrate`]), with the default options.
     pub async fn connect(url: &str) -> Result<Self, AccountError> {
         Self::connect_with(url, PgOptions::default()).await
     }
@@ -229,15 +214,11 @@ impl PostgresStore {
             .max_size(16)
             .build()
             .map_err(db_err)?;
-        let client = pool.get().await.map_err(pool_err)?;
-        // Two nodes starting at once may race on CREATE; serialize on a lock.
-        client
-            .batch_execute(&format!(
-                "SELECT pg_advisory_lock(7220319); {SCHEMA} SELECT pg_advisory_unlock(7220319);"
-            ))
+        // Brings the schema up to date (one node at a time), or refuses a
+        // database ahead of this build.
+        pgschema::migrate(url)
             .await
-            .map_err(pg_err)?;
-        drop(client);
+            .map_err(|e| AccountError::Store(e.to_string()))?;
         let pruner = (!options.ops_retention.is_zero()).then(|| {
             let pool = pool.clone();
             tokio::spawn(prune_forever(pool, options))
