@@ -1,48 +1,85 @@
 //! The PostgreSQL account store, for several tollgate nodes sharing
-//! accounts. Each change is one transaction that first takes a
-//! transaction-scoped advisory lock on the account (so concurrent changes
-//! of one account, from any node, queue up — including the creation of an
-//! account that does not exist yet), then reads the row, applies the
-//! change and writes it back with its idempotency record, and commits.
-//! Under READ COMMITTED each statement after the lock sees every commit
-//! made before the lock was granted, so no change is computed from a stale
-//! balance: no overdraft, no lost debit, and no retries needed.
+//! accounts, with group commit (`batch.rs`): a few committers per store,
+//! each account's changes going to one of them by hash, each committer
+//! putting whatever is queued — changes of different accounts, and several
+//! changes of one account in arrival order — into one transaction. The
+//! transaction first takes a transaction-scoped advisory lock on each of
+//! its accounts (so concurrent changes of one account, from any node,
+//! queue up — including the creation of an account that does not exist
+//! yet), then reads the rows, applies the changes and writes the rows back
+//! with their idempotency records, and commits; each change is answered
+//! after the commit, with its own result. Under READ COMMITTED each
+//! statement after the locks sees every commit made before they were
+//! granted, so no change is computed from a stale balance: no overdraft,
+//! no lost debit, and no retries needed.
 //!
 //! The isolation level is set on every transaction (READ COMMITTED), never
 //! left to the database's `default_transaction_isolation`: under REPEATABLE
-//! READ the snapshot would be taken before the lock is granted and most
+//! READ the snapshot would be taken before the locks are granted and most
 //! concurrent changes of one account would fail with a serialization error.
 //!
-//! A change is attempted again (up to [`MAX_ATTEMPTS`] times, with a short
-//! growing pause) when the database says the transaction was rolled back
-//! and may succeed if repeated (SQLSTATE 40001 serialization failure,
-//! 40P01 deadlock), or when the connection is lost before `COMMIT` was
-//! sent (a terminated backend, a restarted server: the pool then opens a
-//! new connection). A connection lost during `COMMIT` leaves the outcome
-//! unknown: the change is repeated only when it carries an op id, whose
-//! record makes the repeat answer the first reply if the commit landed.
+//! A batch is attempted again (up to [`MAX_ATTEMPTS`] times, with a short
+//! growing pause, within [`REQUEST_DEADLINE`]) when the database says the
+//! transaction was rolled back and may succeed if repeated (SQLSTATE 40001
+//! serialization failure, 40P01 deadlock), or when the connection is lost
+//! before `COMMIT` was sent (a terminated backend, a restarted server: the
+//! pool then opens a new connection). A connection lost during `COMMIT`
+//! leaves the outcome unknown: a change is repeated only when it carries
+//! an op id, whose record makes the repeat answer the first reply if the
+//! commit landed. A change that fails (insufficient credit…) is only that
+//! change's answer.
+//!
+//! Requests fail fast when the server is away: connecting, waiting for a
+//! pooled connection and recycling one each give up after
+//! [`POOL_TIMEOUT`], and a change or read is answered within
+//! [`REQUEST_DEADLINE`] (an error if need be) whatever the server does.
+//! The pool reconnects by itself when the server is back.
 //!
 //! Every error names its cause: the SQLSTATE and the server's message (and
 //! detail), or the client-side chain (`error connecting to server:
 //! Connection refused`), in the log and in the `SERVER_ERROR` text.
+//!
+//! The schema is pgschema's, migrated at connect.
 //!
 //! Idempotency records older than the retention
 //! ([`PgOptions::ops_retention`], `store.ops_retention` in the server's
 //! config, default 24 h) are deleted by a background task every quarter of
 //! the retention (at least every second, at most every hour).
 
+mod batch;
+mod failure;
+
 use super::{AccountStore, Change};
 use crate::account::{Account, AccountError, AccountKey};
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use batch::{Applied, Request, ToCaller};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use failure::{backoff, db_err, pg_err, pool_err, DbFailure};
 use serde_json::Value;
-use std::error::Error as StdError;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_postgres::NoTls;
 
 /// Attempts of one change before its error is answered.
 pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Connections the store keeps open at most.
+pub const POOL_SIZE: usize = 16;
+
+/// Committers per store (each with one batch, so one connection, in flight).
+pub const COMMITTERS: usize = POOL_SIZE / 2;
+
+/// Connecting (when the URL sets no `connect_timeout`), waiting for a
+/// pooled connection, and recycling one each give up after this.
+pub const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A change or a read is answered within this, retries included.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
+
+/// `SELECT 1` of [`PostgresStore::ping`] must answer within this.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Default retention of idempotency records.
 pub const DEFAULT_OPS_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -72,124 +109,23 @@ impl PgOptions {
 
 pub struct PostgresStore {
     pool: Pool,
-    pruner: Option<tokio::task::JoinHandle<()>>,
+    /// The committers' queues; an account's changes go to
+    /// `committers[hash(id) % len]`.
+    committers: Vec<mpsc::UnboundedSender<Request>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        if let Some(task) = self.pruner.take() {
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }
 }
 
-/// A failure of the database or of the connection to it, with its cause.
-#[derive(Debug)]
-struct DbFailure {
-    /// The SQLSTATE, when the server reported the error.
-    code: Option<SqlState>,
-    /// Whether the connection itself failed (lost, refused, timed out).
-    connection: bool,
-    text: String,
-}
-
-impl DbFailure {
-    fn of_pg(e: &tokio_postgres::Error) -> Self {
-        if let Some(db) = e.as_db_error() {
-            let mut text = format!(
-                "postgres: {} {}: {}",
-                db.severity(),
-                db.code().code(),
-                db.message()
-            );
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!(" (detail: {detail})"));
-            }
-            let class = &db.code().code()[..2];
-            return DbFailure {
-                code: Some(db.code().clone()),
-                // 08: connection exception; 57P0x: the server is shutting
-                // down or this backend was terminated.
-                connection: class == "08" || db.code().code().starts_with("57P0"),
-                text,
-            };
-        }
-        DbFailure {
-            code: None,
-            connection: true,
-            text: format!("postgres: {}", chain(e)),
-        }
-    }
-
-    fn of_pool(e: &deadpool_postgres::PoolError) -> Self {
-        match e {
-            deadpool_postgres::PoolError::Backend(pg) => DbFailure::of_pg(pg),
-            other => DbFailure {
-                code: None,
-                connection: true,
-                text: format!("postgres pool: {}", chain(other)),
-            },
-        }
-    }
-
-    /// The transaction was rolled back and may succeed if repeated.
-    fn rolled_back_retryable(&self) -> bool {
-        matches!(
-            &self.code,
-            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-        )
-    }
-
-    fn into_error(self) -> AccountError {
-        AccountError::Store(self.text)
-    }
-}
-
-/// `e: cause: cause …`, without repeating a cause already in the text.
-fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
-fn pg_err(e: tokio_postgres::Error) -> AccountError {
-    DbFailure::of_pg(&e).into_error()
-}
-
-fn pool_err(e: deadpool_postgres::PoolError) -> AccountError {
-    DbFailure::of_pool(&e).into_error()
-}
-
-fn db_err(e: impl std::fmt::Display) -> AccountError {
-    AccountError::Store(format!("postgres: {e}"))
-}
-
 fn decode(data: &str) -> Result<Account, AccountError> {
     serde_json::from_str(data)
         .map_err(|e| AccountError::Store(format!("corrupt account record: {e}")))
-}
-
-/// Where an attempt of a change failed.
-enum Failed {
-    /// The change itself refused (insufficient credit…): answered as is.
-    Change(AccountError),
-    /// Before COMMIT was sent: nothing was committed.
-    Before(DbFailure),
-    /// During COMMIT: the outcome is unknown unless the server answered.
-    Commit(DbFailure),
-}
-
-/// The pause before attempt `n` (1-based) is repeated.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(5u64 << attempt.min(6))
 }
 
 impl PostgresStore {
@@ -199,10 +135,14 @@ impl PostgresStore {
         Self::connect_with(url, PgOptions::default()).await
     }
 
-    /// Connects with `options`; starts the pruning of idempotency records
-    /// (on the current tokio runtime; stopped when the store is dropped).
+    /// Connects with `options`: migrates the schema, starts the
+    /// committers and the pruning of idempotency records (on the current
+    /// tokio runtime; stopped when the store is dropped).
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self, AccountError> {
-        let config: tokio_postgres::Config = url.parse().map_err(pg_err)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(pg_err)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -211,7 +151,11 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(db_err)?;
         // Brings the schema up to date (one node at a time), or refuses a
@@ -219,11 +163,21 @@ impl PostgresStore {
         pgschema::migrate(url)
             .await
             .map_err(|e| AccountError::Store(e.to_string()))?;
-        let pruner = (!options.ops_retention.is_zero()).then(|| {
-            let pool = pool.clone();
-            tokio::spawn(prune_forever(pool, options))
-        });
-        Ok(PostgresStore { pool, pruner })
+        let mut committers = Vec::with_capacity(COMMITTERS);
+        let mut tasks = Vec::with_capacity(COMMITTERS + 1);
+        for _ in 0..COMMITTERS {
+            let (tx, rx) = mpsc::unbounded_channel();
+            committers.push(tx);
+            tasks.push(tokio::spawn(batch::committer(pool.clone(), rx)));
+        }
+        if !options.ops_retention.is_zero() {
+            tasks.push(tokio::spawn(prune_forever(pool.clone(), options)));
+        }
+        Ok(PostgresStore {
+            pool,
+            committers,
+            tasks,
+        })
     }
 
     /// Forgets idempotency records older than `age`; returns how many.
@@ -231,97 +185,58 @@ impl PostgresStore {
         prune(&self.pool, age).await
     }
 
-    /// One attempt of a change: one transaction.
-    async fn attempt(
-        &self,
-        id: &str,
-        key: &AccountKey,
-        op: Option<&str>,
-        change: &mut Change<'_>,
-    ) -> Result<Value, Failed> {
-        let before = |e: tokio_postgres::Error| Failed::Before(DbFailure::of_pg(&e));
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Failed::Before(DbFailure::of_pool(&e)))?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(before)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7220319))",
-            &[&id],
-        )
-        .await
-        .map_err(before)?;
-        if let Some(op) = op {
-            if let Some(row) = tx
-                .query_opt("SELECT reply FROM tollgate_ops WHERE id = $1", &[&op])
+    /// Whether the server answers `SELECT 1` within [`PING_TIMEOUT`]; the
+    /// error names the cause.
+    pub async fn ping(&self) -> Result<(), String> {
+        let ping = async {
+            let client = self
+                .pool
+                .get()
                 .await
-                .map_err(before)?
-            {
-                let reply: &str = row.get(0);
-                return serde_json::from_str(reply).map_err(|e| Failed::Change(db_err(e)));
-            }
-        }
-        let row = tx
-            .query_opt("SELECT data FROM tollgate_accounts WHERE id = $1", &[&id])
-            .await
-            .map_err(before)?;
-        let mut value = row
-            .map(|r| decode(r.get(0)))
-            .transpose()
-            .map_err(Failed::Change)?;
-        let reply = change(&mut value).map_err(Failed::Change)?;
-        match &value {
-            Some(account) => {
-                let data = serde_json::to_string(account).map_err(|e| Failed::Change(db_err(e)))?;
-                tx.execute(
-                    "INSERT INTO tollgate_accounts (id, tenant, data) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
-                    &[&id, &key.tenant, &data],
-                )
+                .map_err(|e| DbFailure::of_pool(&e).text)?;
+            client
+                .simple_query("SELECT 1")
                 .await
-                .map_err(before)?;
-            }
-            None => {
-                tx.execute("DELETE FROM tollgate_accounts WHERE id = $1", &[&id])
-                    .await
-                    .map_err(before)?;
-            }
-        }
-        if let Some(op) = op {
-            tx.execute(
-                "INSERT INTO tollgate_ops (id, reply) VALUES ($1, $2)",
-                &[&op, &reply.to_string()],
-            )
+                .map_err(|e| DbFailure::of_pg(&e).text)?;
+            Ok(())
+        };
+        tokio::time::timeout(PING_TIMEOUT, ping)
             .await
-            .map_err(before)?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| Failed::Commit(DbFailure::of_pg(&e)))?;
-        Ok(reply)
+            .unwrap_or_else(|_| Err(DbFailure::timed_out(PING_TIMEOUT).text))
     }
 
-    /// Runs a read, once more on a fresh connection if the first was lost.
+    /// The committer of account `id`.
+    fn committer(&self, id: &str) -> &mpsc::UnboundedSender<Request> {
+        let mut hasher = rustc_hash::FxHasher::default();
+        id.hash(&mut hasher);
+        &self.committers[(hasher.finish() % self.committers.len() as u64) as usize]
+    }
+
+    /// Runs a read, again on a fresh connection if one was lost, answering
+    /// within [`REQUEST_DEADLINE`].
     async fn read<T, F, Fut>(&self, what: &str, f: F) -> Result<T, AccountError>
     where
         F: Fn(deadpool_postgres::Object) -> Fut,
         Fut: std::future::Future<Output = Result<T, DbFailure>>,
     {
+        let deadline = Instant::now() + REQUEST_DEADLINE;
         let mut attempt = 1;
         loop {
-            let result = match self.pool.get().await {
-                Ok(client) => f(client).await,
-                Err(e) => Err(DbFailure::of_pool(&e)),
-            };
+            let result = tokio::time::timeout_at(deadline, async {
+                match self.pool.get().await {
+                    Ok(client) => f(client).await,
+                    Err(e) => Err(DbFailure::of_pool(&e)),
+                }
+            })
+            .await
+            .unwrap_or_else(|_| Err(DbFailure::timed_out(REQUEST_DEADLINE)));
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) if e.connection && attempt < MAX_ATTEMPTS => {
+                Err(e)
+                    if e.connection
+                        && attempt < MAX_ATTEMPTS
+                        && Instant::now() + backoff(attempt) < deadline =>
+                {
                     tracing::warn!(what, attempt, error = %e.text, "postgres read failed, retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
@@ -371,7 +286,9 @@ impl AccountStore for PostgresStore {
                         .query_opt("SELECT data FROM tollgate_accounts WHERE id = $1", &[&id])
                         .await
                         .map_err(|e| DbFailure::of_pg(&e))?;
-                    Ok(row.map(|r| r.get(0)))
+                    row.map(|r| r.try_get(0))
+                        .transpose()
+                        .map_err(|e| DbFailure::of_pg(&e))
                 }
             })
             .await?;
@@ -401,7 +318,10 @@ impl AccountStore for PostgresStore {
                         )
                         .await
                         .map_err(|e| DbFailure::of_pg(&e))?;
-                    Ok(rows.iter().map(|r| r.get(0)).collect())
+                    rows.iter()
+                        .map(|r| r.try_get(0))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| DbFailure::of_pg(&e))
                 }
             })
             .await?;
@@ -415,45 +335,34 @@ impl AccountStore for PostgresStore {
         change: &mut Change<'_>,
     ) -> Result<Value, AccountError> {
         let id = key.to_string();
-        let mut attempt = 1;
-        loop {
-            let failure = match self.attempt(&id, key, op, change).await {
-                Ok(reply) => return Ok(reply),
-                Err(Failed::Change(e)) => return Err(e),
-                Err(Failed::Before(f)) => {
-                    let again = f.rolled_back_retryable() || f.connection;
-                    (f, again)
+        let (caller, mut turns) = mpsc::unbounded_channel();
+        self.committer(&id)
+            .send(Request {
+                id,
+                tenant: key.tenant.clone(),
+                op: op.map(str::to_owned),
+                caller,
+                arrived: Instant::now(),
+            })
+            .map_err(|_| AccountError::Store("postgres: the store is closed".into()))?;
+        // The change runs here, on the value its committer hands over, as
+        // often as its batch is attempted; the answer comes after the commit.
+        while let Some(message) = turns.recv().await {
+            match message {
+                ToCaller::Turn { mut value, back } => {
+                    let applied = change(&mut value).and_then(|reply| Applied::new(value, reply));
+                    back.answer(applied);
                 }
-                // Lost during COMMIT: repeat only what its op id makes safe.
-                Err(Failed::Commit(f)) => {
-                    let again = f.rolled_back_retryable() || (f.connection && op.is_some());
-                    (f, again)
-                }
-            };
-            match failure {
-                (f, true) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(
-                        account = %id,
-                        attempt,
-                        sqlstate = f.code.as_ref().map(SqlState::code),
-                        error = %f.text,
-                        "postgres change failed, retrying"
-                    );
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                (f, _) => {
-                    tracing::error!(
-                        account = %id,
-                        attempt,
-                        sqlstate = f.code.as_ref().map(SqlState::code),
-                        error = %f.text,
-                        "postgres change failed"
-                    );
-                    return Err(f.into_error());
-                }
+                ToCaller::Done(answer) => return answer,
             }
         }
+        Err(AccountError::Store(
+            "postgres: the store's committer stopped".into(),
+        ))
+    }
+
+    async fn healthy(&self) -> Result<(), String> {
+        self.ping().await
     }
 
     async fn flush(&self) -> Result<(), AccountError> {
