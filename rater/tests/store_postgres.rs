@@ -287,3 +287,290 @@ async fn serialization_failures_are_retried_and_reported_when_they_persist() {
     assert_eq!(e, "SERVER_ERROR: postgres: ERROR 40001: simulated conflict");
     assert_eq!(money(&store, &key).await, dec!(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_migrates_and_refuses_a_database_ahead_of_this_build() {
+    let Some(db) = Db::create().await else { return };
+    drop(PostgresStore::connect(&db.url).await.unwrap());
+    let versions: Vec<i32> = admin(&db.url)
+        .await
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    admin(&db.url)
+        .await
+        .batch_execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (3, 'future', '2030-01-01T00:00:00Z', '1')",
+        )
+        .await
+        .unwrap();
+    let e = PostgresStore::connect(&db.url)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "SERVER_ERROR: the database schema is at version 3, newer than this tollgate knows (2): \
+         upgrade tollgate before starting it on this database"
+    );
+}
+
+/// Two stores ("nodes") on one database, 128 tasks debiting 64 accounts
+/// at random: no account overdrawn, each down by exactly what was
+/// acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_debiting_64_accounts_never_overdraw_and_add_up() {
+    let Some(db) = Db::create().await else { return };
+    let nodes = [
+        Arc::new(PostgresStore::connect(&db.url).await.unwrap()),
+        Arc::new(PostgresStore::connect(&db.url).await.unwrap()),
+    ];
+    let keys: Arc<Vec<AccountKey>> = Arc::new(
+        (0..64)
+            .map(|i| AccountKey::new("t", &format!("a{i}")))
+            .collect(),
+    );
+    let start = dec!(30);
+    for key in keys.iter() {
+        seed(&*nodes[0], key, start).await;
+    }
+    let tasks: Vec<_> = (0..128usize)
+        .map(|t| {
+            let (store, keys) = (nodes[t % 2].clone(), keys.clone());
+            tokio::spawn(async move {
+                let mut taken = vec![Decimal::ZERO; keys.len()];
+                let mut refused = 0;
+                for j in 0..40usize {
+                    let a = (t * 7 + j * 13) % keys.len();
+                    let amount = Decimal::new(7 + ((t + j) % 5) as i64, 1);
+                    // Every third with an op id, as a session's debits have.
+                    let op = (j % 3 == 0).then(|| format!("n-{t}-{j}"));
+                    match debit(&*store, &keys[a], op.as_deref(), amount).await {
+                        Ok(_) => taken[a] += amount,
+                        Err(AccountError::InsufficientCredit) => refused += 1,
+                        Err(e) => panic!("debit failed: {e}"),
+                    }
+                }
+                (taken, refused)
+            })
+        })
+        .collect();
+    let mut taken = vec![Decimal::ZERO; keys.len()];
+    let mut refused = 0;
+    for t in tasks {
+        let (mine, r) = t.await.unwrap();
+        for (sum, x) in taken.iter_mut().zip(mine) {
+            *sum += x;
+        }
+        refused += r;
+    }
+    // 5120 debits of 0.9 on average against 64 × 30: some are refused.
+    assert!(refused > 0);
+    for (i, key) in keys.iter().enumerate() {
+        for node in &nodes {
+            let left = money(&**node, key).await;
+            assert!(left >= Decimal::ZERO, "{key} overdrawn: {left}");
+            assert_eq!(left, start - taken[i], "{key}");
+        }
+    }
+}
+
+/// Changes of one account queued together: a refused change does not
+/// abort the others, and a repeated op id answers its first reply and is
+/// applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_answers_each_change_on_its_own() {
+    let Some(db) = Db::create().await else { return };
+    let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
+    let key = AccountKey::new("t", "mixed");
+    seed(&*store, &key, dec!(100)).await;
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move {
+                    match i % 3 {
+                        // Too big: refused, never applied.
+                        0 => debit(&*store, &key, None, dec!(1000)).await,
+                        // The same op id ten times: applied once.
+                        1 => debit(&*store, &key, Some(&format!("same-{round}")), dec!(2)).await,
+                        _ => debit(&*store, &key, None, dec!(1)).await,
+                    }
+                })
+            })
+            .collect();
+        let mut same = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let answer = t.await.unwrap();
+            match i % 3 {
+                0 => assert_eq!(answer, Err(AccountError::InsufficientCredit)),
+                1 => same.push(answer.unwrap()),
+                _ => assert!(answer.is_ok(), "{answer:?}"),
+            }
+        }
+        assert!(same.iter().all(|r| *r == same[0]), "{same:?}");
+    }
+    // 5 rounds × (10 × 1 + 2 once).
+    assert_eq!(money(&*store, &key).await, dec!(40));
+}
+
+/// A TCP relay between the store and the server that can refuse
+/// connections (nothing listening), swallow them (accepted, never
+/// answered) or relay them again, on the same port.
+struct Relay {
+    port: u16,
+    target: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(server_url: &str) -> Relay {
+        let config: tokio_postgres::Config = server_url.parse().unwrap();
+        let host = match &config.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            other => panic!("not a TCP host: {other:?}"),
+        };
+        let target = format!("{host}:{}", config.get_ports()[0]).parse().unwrap();
+        let mut relay = Relay {
+            port: 0,
+            target,
+            tasks: Vec::new(),
+            connections: Default::default(),
+        };
+        relay.serve(true).await;
+        relay
+    }
+
+    fn url(&self, db: &Db) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, db.name)
+    }
+
+    /// Listens on the port (a new one the first time): relaying, or holding
+    /// each connection unanswered.
+    async fn serve(&mut self, relay: bool) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.port = listener.local_addr().unwrap().port();
+        let (target, connections) = (self.target, self.connections.clone());
+        self.tasks.push(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let task = tokio::spawn(async move {
+                    if !relay {
+                        // Accepted, never answered.
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        drop(inbound);
+                        return;
+                    }
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections.lock().unwrap().push(task.abort_handle());
+            }
+        }));
+    }
+
+    /// Closes the listener and every connection: new ones are refused.
+    async fn stop(&mut self) {
+        self.abort();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    fn abort(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// The server going away: changes and reads fail within seconds naming
+/// the cause, the health check says so, and all recover by themselves
+/// when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_server_away_requests_fail_fast_and_recover() {
+    let Some(db) = Db::create().await else { return };
+    let mut relay = Relay::start(&db.admin_url).await;
+    let store = Arc::new(PostgresStore::connect(&relay.url(&db)).await.unwrap());
+    let key = AccountKey::new("t", "away");
+    seed(&*store, &key, dec!(10)).await;
+    debit(&*store, &key, Some("away-0"), dec!(1)).await.unwrap();
+    assert_eq!(store.healthy().await, Ok(()));
+
+    // Refused: the connection's loss, then "Connection refused".
+    relay.stop().await;
+    let started = std::time::Instant::now();
+    let e = debit(&*store, &key, Some("away-1"), dec!(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.starts_with("SERVER_ERROR: postgres"), "{e}");
+    assert!(e.to_lowercase().contains("connection refused"), "{e}");
+    let started = std::time::Instant::now();
+    let e = store.get(&key).await.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(e.to_lowercase().contains("connection refused"), "{e}");
+    let e = store.healthy().await.unwrap_err();
+    assert!(e.to_lowercase().contains("connection refused"), "{e}");
+
+    // Accepted but never answered: the deadline answers.
+    relay.serve(false).await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(
+                async move { debit(&*store, &key, Some(&format!("hang-{i}")), dec!(1)).await },
+            )
+        })
+        .collect();
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err().to_string();
+        assert!(e.starts_with("SERVER_ERROR: postgres"), "{e}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    assert!(store.healthy().await.is_err());
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    // Back: everything works again, nothing was applied while away.
+    relay.serve(true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.healthy().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    debit(&*store, &key, Some("away-2"), dec!(1)).await.unwrap();
+    assert_eq!(money(&*store, &key).await, dec!(8));
+}

@@ -52,6 +52,12 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Makes everything acknowledged so far durable and compact (on shutdown).
     async fn flush(&self) -> Result<(), AccountError>;
+
+    /// Whether the store can serve requests now (for a health check): the
+    /// error says why not. Stores that need no server are always healthy.
+    async fn healthy(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Opens the store a config names.
