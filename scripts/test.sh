@@ -30,6 +30,17 @@ fi
 # tests/console_browser.rs fails (rather than skips) without chromedriver.
 export TOLLGATE_BROWSER_TESTS=1
 
+echo "== haproxy (the cluster tests' balancer)"
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+    echo "installing haproxy (Debian package)..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq haproxy
+fi
+# tests/cluster/ brings up clusters with scripts/cluster.sh; it fails
+# (rather than skips) when this is set.
+export TOLLGATE_CLUSTER_TESTS=1
+
 echo "== tests"
 # The proptest fuzzers (tests/fuzz_rpc.rs, rater/tests/fuzz_loader.rs) run
 # more cases here than in a plain cargo test: ~17 s together on a 2-core machine.
