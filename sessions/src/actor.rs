@@ -116,6 +116,9 @@ fn event_time(e: &Event) -> DateTime<Utc> {
 /// How long to wait before sending again a park's answer the switch did not take.
 const PARK_RETRY: Duration = Duration::from_secs(1);
 
+/// How soon a debit the store could not make is tried again (call time).
+const DEBIT_RETRY: Duration = Duration::from_secs(1);
+
 /// Why a record's usage is the switch's CDR's.
 const FROM_SWITCH_CDR: &str = "settled from the switch's CDR";
 
@@ -796,6 +799,7 @@ impl CallActor {
     }
 
     /// Debits the next interval in advance and re-arms the switch's limit.
+    /// A debit the store could not make is tried again (see the error path).
     async fn debit_tick(&mut self) {
         self.next_debit = None;
         let Some(rec) = &self.rec else { return };
@@ -828,6 +832,18 @@ impl CallActor {
                     .debit_errors
                     .fetch_add(1, Ordering::Relaxed);
                 warn!(error = %e, "debit failed");
+                // The store may be back in a moment (a PostgreSQL restart,
+                // a lost connection): the debit is tried again every
+                // second while the call is within its paid time plus half
+                // the grace (the switch's limit, paid time plus the grace,
+                // still holds), and only then is the call hung up.
+                let patience = from + cfg.limit_grace / 2;
+                if cfg.on_rater_error == RaterErrorPolicy::Hangup
+                    && elapsed + DEBIT_RETRY < patience
+                {
+                    self.next_debit = Some(self.shared.clock.after(Instant::now(), DEBIT_RETRY));
+                    return;
+                }
                 if cfg.on_rater_error == RaterErrorPolicy::Hangup {
                     // A cause FreeSWITCH knows (Q.850 41): it would turn an
                     // unknown one into NORMAL_CLEARING.

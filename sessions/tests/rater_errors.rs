@@ -58,17 +58,23 @@ impl AccountStore for Breakable {
 }
 
 /// Places a 120 s call on 10.00 of credit, breaks the store once the first
-/// interval is paid, and returns how the call ended and the debit errors.
-async fn call_with_failing_store(policy: RaterErrorPolicy) -> (integration::CallRecord, u64) {
+/// interval is paid (mends it after `outage`, if given), and returns how
+/// the call ended and the debit errors.
+async fn call_with_failing_store(
+    policy: RaterErrorPolicy,
+    outage: Option<f64>,
+) -> (integration::CallRecord, u64) {
+    // Slower with an outage: its length must hold to a simulated second.
+    let speed = if outage.is_some() { 20.0 } else { SPEED };
     let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
+    let sw = switch_at(speed).await;
     let store = Arc::new(Breakable {
         inner: EmbeddedStore::open(dir.path().join("accounts")).unwrap(),
         broken: AtomicBool::new(false),
     });
     let engine = Arc::new(Engine::new(plan(), store.clone(), MaxSessionMethod::Exact));
     fund(&engine, "1001", dec!(10)).await;
-    let mut cfg = config(&[&sw]);
+    let mut cfg = config_at(speed, &[&sw]);
     cfg.on_rater_error = policy;
     let ctl = start(&engine, cfg, dir.path());
     connected(&ctl, 1).await;
@@ -80,6 +86,10 @@ async fn call_with_failing_store(policy: RaterErrorPolicy) -> (integration::Call
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     store.broken.store(true, Ordering::SeqCst);
+    if let Some(outage) = outage {
+        tokio::time::sleep(Duration::from_secs_f64(outage / speed)).await;
+        store.broken.store(false, Ordering::SeqCst);
+    }
     let rec = sw.wait_for_end(&uuid, WAIT).await.expect("call ends");
     let errors = ctl.metrics().debit_errors.load(Ordering::Relaxed);
     ctl.shutdown().await;
@@ -88,7 +98,7 @@ async fn call_with_failing_store(policy: RaterErrorPolicy) -> (integration::Call
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hangup_cuts_the_call_when_a_debit_fails() {
-    let (rec, errors) = call_with_failing_store(RaterErrorPolicy::Hangup).await;
+    let (rec, errors) = call_with_failing_store(RaterErrorPolicy::Hangup, None).await;
     assert_eq!(rec.hangup_by, Some(HangupBy::UuidKill), "{:?}", rec.log);
     assert_eq!(
         rec.hangup_cause.as_deref(),
@@ -96,13 +106,30 @@ async fn hangup_cuts_the_call_when_a_debit_fails() {
         "{:?}",
         rec.log
     );
-    assert!(rec.billsec < 30, "talked {} s", rec.billsec);
+    // Tried again while paid for and half the grace (10 s): then cut,
+    // before the switch's limit (paid + grace) would have.
+    assert!(
+        rec.billsec >= 10 && rec.billsec < 20,
+        "talked {} s",
+        rec.billsec
+    );
+    assert!(errors >= 2, "the debit was tried again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_back_within_the_grace_lets_the_call_go_on_paid() {
+    // Broken from the answer for 11.5 s: the debit due at 8 s (2 s before
+    // the 10 paid seconds run out) fails and is tried again every second
+    // until the store is back, before the patience (10 + 5 s) runs out.
+    let (rec, errors) = call_with_failing_store(RaterErrorPolicy::Hangup, Some(11.5)).await;
+    assert_eq!(rec.hangup_by, Some(HangupBy::Caller), "{:?}", rec.log);
+    assert_eq!(rec.billsec, 120);
     assert!(errors >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continue_lets_the_call_go_on_under_the_switch_limit() {
-    let (rec, errors) = call_with_failing_store(RaterErrorPolicy::Continue).await;
+    let (rec, errors) = call_with_failing_store(RaterErrorPolicy::Continue, None).await;
     assert_eq!(rec.hangup_by, Some(HangupBy::Caller), "{:?}", rec.log);
     assert_eq!(rec.billsec, 120);
     assert!(errors >= 1);
