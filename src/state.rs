@@ -121,21 +121,18 @@ impl AppState {
     pub async fn open(config: Config) -> Result<AppState, StartError> {
         let tz = config.general.timezone;
         let dir = config.tariffplan.clone();
-        let stordb_dir = config.store.stordb_dir();
-        let (plan, stordb) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
-            let plan = match &dir {
-                Some(dir) => {
-                    rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
-                        path: dir.display().to_string(),
-                        error,
-                    })?
-                }
-                None => TariffPlan::empty(tz),
-            };
-            Ok((plan, StorDb::open(&stordb_dir)?))
+        let plan = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            match &dir {
+                Some(dir) => rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
+                    path: dir.display().to_string(),
+                    error,
+                }),
+                None => Ok(TariffPlan::empty(tz)),
+            }
         })
         .await
         .expect("start-up task")?;
+        let stordb = StorDb::open(&config.store).await?;
         let store = rater::store::open(&config.store.account_store())
             .await
             .map_err(StartError::Store)?;
@@ -232,6 +229,7 @@ impl AppState {
         }
         self.stordb
             .flush()
+            .await
             .map_err(|e| format!("flushing stordb: {e}"))?;
         self.engine
             .flush()

@@ -2,6 +2,8 @@
 //! data folder, and small blocking clients for its raw TCP and HTTP ports.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -39,7 +41,8 @@ fn merge(base: &mut Value, overrides: &Value) {
 }
 
 /// The config a test server runs with: ephemeral loopback ports, the
-/// sample plan, data in `dir`.
+/// sample plan, data in `dir`. `overrides` are merged in key by key, but a
+/// `store` replaces the whole store (another type takes other keys).
 pub fn test_config(dir: &Path, overrides: &Value) -> Value {
     let mut config = json!({
         "listen": {"rpc_json": "127.0.0.1:0", "http": "127.0.0.1:0"},
@@ -48,6 +51,9 @@ pub fn test_config(dir: &Path, overrides: &Value) -> Value {
         "freeswitch": [],
     });
     merge(&mut config, overrides);
+    if let Some(store) = overrides.get("store") {
+        config["store"] = store.clone();
+    }
     config
 }
 
