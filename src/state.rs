@@ -9,6 +9,7 @@
 use crate::api::descriptor::Defaults;
 use crate::config::Config;
 use crate::config::{MaxSessionTime, OnRaterError};
+use crate::health::Health;
 use crate::stordb::{StorDb, StorDbError};
 use arc_swap::Guard;
 use rater::account::{AccountError, MaxSessionMethod};
@@ -58,6 +59,10 @@ pub struct AppState {
     pub stordb: StorDb,
     /// The prepaid call controller, when switches are configured.
     pub sessions: Option<Controller>,
+    /// This node's id ([`Config::node_id`]), computed once at start-up.
+    pub node_id: String,
+    /// What `GET /health` answers: draining, store reachable.
+    pub health: Health,
     /// Serializes plan loads so that they swap in the order they finish.
     load_lock: Mutex<()>,
     loads: AtomicU64,
@@ -157,7 +162,13 @@ impl AppState {
         };
         let (stop, stopped) = watch::channel(false);
         let scheduler = tokio::spawn(engine.clone().run_scheduler(stopped));
+        let health = Health::default();
+        if let crate::config::Store::Postgres { url, .. } = &config.store {
+            health.watch_postgres(url);
+        }
         Ok(AppState {
+            node_id: config.node_id(),
+            health,
             defaults: Defaults::from_config(&config),
             config,
             engine,
@@ -215,6 +226,7 @@ impl AppState {
     /// just before the process exits: the session controller lets go of the
     /// calls (they stay up, limited by the switch), then the stores flush.
     pub async fn shutdown(&self) -> Result<(), String> {
+        self.health.stop();
         if let Some(sessions) = &self.sessions {
             sessions.shutdown().await;
         }
