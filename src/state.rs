@@ -137,10 +137,20 @@ impl AppState {
         })
         .await
         .expect("start-up task")?;
+        // until pgschema: nodes starting at once create their tables in turn.
+        let schema_lock = match &config.store {
+            crate::config::Store::Postgres { url, .. } => {
+                Some(crate::stordb::postgres::SchemaLock::take(url).await?)
+            }
+            crate::config::Store::Embedded { .. } => None,
+        };
         let stordb = StorDb::open(&config.store).await?;
         let store = rater::store::open(&config.store.account_store())
             .await
             .map_err(StartError::Store)?;
+        if let Some(lock) = schema_lock {
+            lock.release().await;
+        }
         let engine = Arc::new(Engine::new(
             TariffPlan::empty(tz),
             store,

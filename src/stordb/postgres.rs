@@ -44,6 +44,56 @@ CREATE TABLE IF NOT EXISTS tollgate_tp (
 COMMIT;
 ";
 
+/// Held by a node while it creates its tables, so that nodes starting
+/// at once take turns (the account store's own table creation does not
+/// serialize concurrent starts). Released when dropped (its connection
+/// closes). Until pgschema: its migrations serialize themselves.
+pub struct SchemaLock {
+    client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl SchemaLock {
+    /// Waits for the lock on the database at `url`.
+    pub async fn take(url: &str) -> Result<SchemaLock, StorDbError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StorDbError {
+            path: "postgres".into(),
+            message: pg_text(&e),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let err = |message: String| StorDbError {
+            path: display_url(&config),
+            message,
+        };
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| err(pg_text(&e)))?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+            .batch_execute("SELECT pg_advisory_lock(7220321)")
+            .await
+            .map_err(|e| err(format!("waiting for the schema lock: {}", pg_text(&e))))?;
+        Ok(SchemaLock { client, driver })
+    }
+
+    /// Lets the next node go.
+    pub async fn release(self) {
+        let _ = self
+            .client
+            .batch_execute("SELECT pg_advisory_unlock(7220321)")
+            .await;
+    }
+}
+
+impl Drop for SchemaLock {
+    fn drop(&mut self) {
+        // Closing the connection releases the lock too.
+        self.driver.abort();
+    }
+}
+
 /// The TP records of every TPid, in PostgreSQL.
 pub struct PgStorDb {
     pool: Pool,
