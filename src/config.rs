@@ -335,16 +335,6 @@ impl Store {
             },
         }
     }
-
-    /// The folder where tariff-plan records are kept durably. Embedded
-    /// stores use `<path>/stordb`; until the PostgreSQL store is wired,
-    /// a PostgreSQL configuration keeps them in `data/stordb`.
-    pub fn stordb_dir(&self) -> PathBuf {
-        match self {
-            Store::Embedded { path } => path.join("stordb"),
-            Store::Postgres { .. } => default_store_path().join("stordb"),
-        }
-    }
 }
 
 /// How GetMaxSessionTime searches the longest affordable call.

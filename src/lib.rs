@@ -2,6 +2,7 @@
 //! session controller.
 //!
 //! - [`config`]: the JSON config file, strict and fully defaulted.
+//! - [`health`]: what `GET /health` answers (draining, store probe).
 //! - [`state`]: the engine state every method reads ([`state::AppState`]):
 //!   live tariff plan (atomically swapped), StorDb, the shutdown hook.
 //! - [`rpc`]: the method registry shared by all transports, the
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod metrics;
 pub mod rpc;
 pub mod server;

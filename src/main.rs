@@ -54,6 +54,9 @@ fn serve(args: &ServeArgs) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
+        // Before the addresses are printed: a signal sent as soon as they
+        // are known must find its handler.
+        let signal = server::shutdown_signal();
         let running = server::start(config).await?;
         let mut stdout = std::io::stdout();
         if let Some(a) = running.rpc_json {
@@ -64,7 +67,7 @@ fn serve(args: &ServeArgs) -> Result<()> {
         }
         stdout.flush()?;
         tracing::info!(rpc_json = ?running.rpc_json, http = ?running.http, "serving");
-        running.run_until(server::shutdown_signal()).await?;
+        running.run_until(signal).await?;
         Ok(())
     })
 }

@@ -1,10 +1,13 @@
 //! Wiring: engine state, registry, listeners, signals and the graceful
 //! shutdown sequence.
 //!
-//! Shutdown (SIGINT or SIGTERM): the listeners stop accepting; each
-//! connection answers the requests it already read and closes; once every
-//! connection is done, [`AppState::shutdown`] releases the
-//! calls and flushes the stores; then the process exits.
+//! Shutdown (SIGINT or SIGTERM): first the drain, `listen.drain` long,
+//! during which `GET /health` answers `503 draining` while the node goes on
+//! accepting and serving as before, so that a load balancer checking health
+//! takes it out of rotation without a request failing; then the listeners
+//! stop accepting; each connection answers the requests it already read and
+//! closes; once every connection is done, [`AppState::shutdown`] releases
+//! the calls and flushes the stores; then the process exits.
 
 use crate::api;
 use crate::config::Config;
@@ -84,9 +87,17 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
 }
 
 impl Running {
-    /// Serves until `signal` completes, then shuts down gracefully.
+    /// Serves until `signal` completes, then drains for `listen.drain`
+    /// and shuts down gracefully.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
         signal.await;
+        let drain = self.api.state.config.listen.drain;
+        self.api.state.health.start_draining();
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "draining: /health answers 503, still serving"
+        );
+        tokio::time::sleep(drain).await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");
         self.shutdown.token.cancel();
         self.shutdown.tracker.close();
@@ -101,24 +112,34 @@ impl Running {
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: call it
+/// before announcing the listeners, so that a signal sent as soon as they
+/// are known starts the graceful stop instead of killing the process.
+/// Must be called within the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

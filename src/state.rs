@@ -9,6 +9,7 @@
 use crate::api::descriptor::Defaults;
 use crate::config::Config;
 use crate::config::{MaxSessionTime, OnRaterError};
+use crate::health::Health;
 use crate::stordb::{StorDb, StorDbError};
 use arc_swap::Guard;
 use rater::account::{AccountError, MaxSessionMethod};
@@ -58,6 +59,10 @@ pub struct AppState {
     pub stordb: StorDb,
     /// The prepaid call controller, when switches are configured.
     pub sessions: Option<Controller>,
+    /// This node's id ([`Config::node_id`]), computed once at start-up.
+    pub node_id: String,
+    /// What `GET /health` answers: draining, store reachable.
+    pub health: Health,
     /// Serializes plan loads so that they swap in the order they finish.
     load_lock: Mutex<()>,
     loads: AtomicU64,
@@ -124,24 +129,31 @@ impl AppState {
     pub async fn open(config: Config) -> Result<AppState, StartError> {
         let tz = config.general.timezone;
         let dir = config.tariffplan.clone();
-        let stordb_dir = config.store.stordb_dir();
-        let (plan, stordb) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
-            let plan = match &dir {
-                Some(dir) => {
-                    rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
-                        path: dir.display().to_string(),
-                        error,
-                    })?
-                }
-                None => TariffPlan::empty(tz),
-            };
-            Ok((plan, StorDb::open(&stordb_dir)?))
+        let plan = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+            match &dir {
+                Some(dir) => rater::load_folder(dir, tz).map_err(|error| StartError::TariffPlan {
+                    path: dir.display().to_string(),
+                    error,
+                }),
+                None => Ok(TariffPlan::empty(tz)),
+            }
         })
         .await
         .expect("start-up task")?;
+        // until pgschema: nodes starting at once create their tables in turn.
+        let schema_lock = match &config.store {
+            crate::config::Store::Postgres { url, .. } => {
+                Some(crate::stordb::postgres::SchemaLock::take(url).await?)
+            }
+            crate::config::Store::Embedded { .. } => None,
+        };
+        let stordb = StorDb::open(&config.store).await?;
         let store = rater::store::open(&config.store.account_store())
             .await
             .map_err(StartError::Store)?;
+        if let Some(lock) = schema_lock {
+            lock.release().await;
+        }
         let engine = Arc::new(Engine::new(
             TariffPlan::empty(tz),
             store,
@@ -168,7 +180,13 @@ impl AppState {
         };
         let (stop, stopped) = watch::channel(false);
         let scheduler = tokio::spawn(engine.clone().run_scheduler(stopped));
+        let health = Health::default();
+        if let crate::config::Store::Postgres { url, .. } = &config.store {
+            health.watch_postgres(url);
+        }
         Ok(AppState {
+            node_id: config.node_id(),
+            health,
             defaults: Defaults::from_config(&config),
             config,
             engine,
@@ -226,6 +244,7 @@ impl AppState {
     /// just before the process exits: the session controller lets go of the
     /// calls (they stay up, limited by the switch), then the stores flush.
     pub async fn shutdown(&self) -> Result<(), String> {
+        self.health.stop();
         if let Some(sessions) = &self.sessions {
             sessions.shutdown().await;
         }
@@ -240,6 +259,7 @@ impl AppState {
         }
         self.stordb
             .flush()
+            .await
             .map_err(|e| format!("flushing stordb: {e}"))?;
         self.engine
             .flush()

@@ -43,8 +43,9 @@ Example:
 Every key of the config file is optional (see docs/server.md); an unknown
 key or a bad value stops start-up with a message naming it. The server
 prints the addresses it listens on, then logs to stderr. SIGINT or SIGTERM
-stops it gracefully: no new connections, requests in flight are answered,
-the store is flushed.")]
+stops it gracefully: GET /health answers 503 draining while it goes on
+serving for listen.drain (default 2s), then no new connections, requests in
+flight are answered, the store is flushed.")]
     Serve(ServeArgs),
     /// Call any JSON-RPC method of a running server and print the reply.
     #[command(after_help = "\

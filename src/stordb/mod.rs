@@ -2,29 +2,37 @@
 //! tariff plan id (TPid) until `LoadTariffPlanFromStorDb` compiles them
 //! into the live plan.
 //!
-//! Durability: each TPid is one JSON file, `<store.path>/stordb/<TPid>.json`
-//! (characters other than `A-Z a-z 0-9 _ -` in the TPid are written `%XX`).
-//! Every change writes the whole file to `<name>.tmp`, fsyncs it, renames it
-//! over the old one and fsyncs the folder, all before the API answers `OK`:
-//! a crash leaves either the old or the new file, never half of one. The
-//! in-memory copy is replaced only after the file is durable, so a failed
-//! write changes nothing.
+//! Two backends, chosen by `store.type`:
+//!
+//! - embedded ([`files`]): one JSON file per TPid under
+//!   `<store.path>/stordb/`, written durably (temp, fsync, rename, fsync
+//!   of the folder) before the API answers `OK`;
+//! - postgres ([`postgres`]): one row per TPid in `tollgate_tp`, the same
+//!   JSON document, shared by every node of a cluster; nothing of it on the
+//!   node's disk, nothing cached: each read is a query and each change one
+//!   transaction committed before `OK`.
+//!
+//! Either way a failed change changes nothing, and every method is `async`
+//! and never blocks a runtime worker (the file backend writes on the
+//! blocking pool).
 
+pub mod files;
+pub mod postgres;
 pub mod records;
 
+use crate::config::Store;
 use crate::rpc::ApiError;
+pub use files::{file_name, FileStorDb};
+pub use postgres::PgStorDb;
 pub use records::TpData;
-use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Longest TPid accepted (it becomes a file name).
 pub const MAX_TPID_LEN: usize = 64;
 
-/// The StorDb folder cannot be opened or read.
+/// The StorDb cannot be opened or read.
 #[derive(Debug, Error)]
 #[error("stordb {path}: {message}")]
 pub struct StorDbError {
@@ -32,182 +40,119 @@ pub struct StorDbError {
     pub message: String,
 }
 
-/// The tariff-plan records of every TPid, mirrored on disk.
+/// The tariff-plan records of every TPid.
 #[derive(Debug)]
-pub struct StorDb {
-    dir: PathBuf,
-    tps: Mutex<BTreeMap<String, TpData>>,
+pub enum StorDb {
+    /// Files on this node (`store.type = "embedded"`).
+    Files(Arc<FileStorDb>),
+    /// PostgreSQL, shared by the nodes (`store.type = "postgres"`).
+    Postgres(PgStorDb),
 }
 
-/// The file name of a TPid.
-pub fn file_name(tpid: &str) -> String {
-    let mut name = String::with_capacity(tpid.len() + 5);
-    for b in tpid.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            name.push(b as char);
-        } else {
-            name.push_str(&format!("%{b:02X}"));
-        }
+fn check_tpid(tpid: &str) -> Result<(), ApiError> {
+    if tpid.len() > MAX_TPID_LEN {
+        return Err(ApiError::server(format!(
+            "TPid longer than {MAX_TPID_LEN} characters"
+        )));
     }
-    name.push_str(".json");
-    name
+    Ok(())
+}
+
+fn joined<T>(r: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
+    r.unwrap_or_else(|e| Err(ApiError::server(format!("stordb: {e}"))))
 }
 
 impl StorDb {
-    /// Opens (creating if needed) the folder and reads every stored TPid.
-    pub fn open(dir: &Path) -> Result<StorDb, StorDbError> {
-        let err = |message: String| StorDbError {
-            path: dir.display().to_string(),
-            message,
-        };
-        fs::create_dir_all(dir).map_err(|e| err(format!("cannot create: {e}")))?;
-        let mut tps = BTreeMap::new();
-        for entry in fs::read_dir(dir).map_err(|e| err(e.to_string()))? {
-            let path = entry.map_err(|e| err(e.to_string()))?.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
+    /// Opens the StorDb `store` names: the embedded store's
+    /// `<path>/stordb` folder, or the PostgreSQL database.
+    pub async fn open(store: &Store) -> Result<StorDb, StorDbError> {
+        match store {
+            Store::Embedded { path } => {
+                let dir = path.join("stordb");
+                let opened = tokio::task::spawn_blocking(move || FileStorDb::open(&dir)).await;
+                let files = opened.map_err(|e| StorDbError {
+                    path: path.join("stordb").display().to_string(),
+                    message: e.to_string(),
+                })??;
+                Ok(StorDb::Files(Arc::new(files)))
             }
-            let text =
-                fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-            let tp: TpData =
-                serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
-            tps.insert(tp.tpid.clone(), tp);
+            Store::Postgres { url, .. } => Ok(StorDb::Postgres(PgStorDb::connect(url).await?)),
         }
-        Ok(StorDb {
-            dir: dir.to_path_buf(),
-            tps: Mutex::new(tps),
-        })
     }
 
-    /// The folder the files live in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Opens the file backend in `dir`. Blocking.
+    pub fn open_dir(dir: &Path) -> Result<StorDb, StorDbError> {
+        Ok(StorDb::Files(Arc::new(FileStorDb::open(dir)?)))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TpData>> {
-        self.tps.lock().unwrap_or_else(|p| p.into_inner())
+    /// The folder of the file backend; `None` with PostgreSQL.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            StorDb::Files(files) => Some(files.dir()),
+            StorDb::Postgres(_) => None,
+        }
     }
 
     /// Every TPid holding records, sorted.
-    pub fn tpids(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+    pub async fn tpids(&self) -> Result<Vec<String>, ApiError> {
+        match self {
+            StorDb::Files(files) => Ok(files.tpids()),
+            StorDb::Postgres(pg) => pg.tpids().await,
+        }
     }
 
-    /// Reads one TPid, `None` when it has no record.
-    pub fn read<R>(&self, tpid: &str, f: impl FnOnce(&TpData) -> R) -> Option<R> {
-        self.lock().get(tpid).map(f)
+    /// Reads one TPid; `None` when it has no record.
+    pub async fn read<R>(
+        &self,
+        tpid: &str,
+        f: impl FnOnce(&TpData) -> R,
+    ) -> Result<Option<R>, ApiError> {
+        match self {
+            StorDb::Files(files) => Ok(files.read(tpid, f)),
+            StorDb::Postgres(pg) => Ok(pg.read(tpid).await?.as_ref().map(f)),
+        }
     }
 
     /// A copy of one TPid's records.
-    pub fn snapshot(&self, tpid: &str) -> Option<TpData> {
-        self.read(tpid, Clone::clone)
-    }
-
-    /// Changes one TPid: `f` edits a copy, which is written durably and
-    /// only then becomes current. If `f` or the write fails nothing changes.
-    /// A TPid left without records is deleted.
-    pub fn update<R>(
-        &self,
-        tpid: &str,
-        f: impl FnOnce(&mut TpData) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
-        if tpid.len() > MAX_TPID_LEN {
-            return Err(ApiError::server(format!(
-                "TPid longer than {MAX_TPID_LEN} characters"
-            )));
+    pub async fn snapshot(&self, tpid: &str) -> Result<Option<TpData>, ApiError> {
+        match self {
+            StorDb::Files(files) => Ok(files.read(tpid, Clone::clone)),
+            StorDb::Postgres(pg) => pg.read(tpid).await,
         }
-        let mut tps = self.lock();
-        let mut tp = tps.get(tpid).cloned().unwrap_or_else(|| TpData {
-            tpid: tpid.to_string(),
-            ..TpData::default()
-        });
-        let result = f(&mut tp)?;
-        let path = self.dir.join(file_name(tpid));
-        if tp.is_empty() {
-            match fs::remove_file(&path) {
-                Ok(()) => sync_dir(&self.dir).map_err(ApiError::server)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ApiError::server(format!("stordb: {e}"))),
-            }
-            tps.remove(tpid);
-        } else {
-            let json = serde_json::to_vec_pretty(&tp).map_err(ApiError::server)?;
-            write_durably(&self.dir, &path, &json)
-                .map_err(|e| ApiError::server(format!("stordb {}: {e}", path.display())))?;
-            tps.insert(tpid.to_string(), tp);
-        }
-        Ok(result)
     }
 
-    /// Makes sure everything acknowledged is on disk. Every change is
-    /// already fsynced before it is acknowledged, so this only syncs the
-    /// folder once more; it is the StorDb part of the shutdown hook.
-    pub fn flush(&self) -> std::io::Result<()> {
-        let _tps = self.lock();
-        sync_dir(&self.dir)
-    }
-}
-
-/// temp file + fsync + rename + fsync of the folder.
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    /// Changes one TPid: `f` edits a copy, which is stored durably (file
+    /// fsynced, or transaction committed) and only then becomes current.
+    /// If `f` or the write fails nothing changes. A TPid left without
+    /// records is deleted.
+    pub async fn update<R, F>(&self, tpid: &str, f: F) -> Result<R, ApiError>
+    where
+        F: FnOnce(&mut TpData) -> Result<R, ApiError> + Send + 'static,
+        R: Send + 'static,
     {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use records::DestinationRec;
-
-    #[test]
-    fn file_names_are_safe() {
-        assert_eq!(file_name("SAMPLE_TP"), "SAMPLE_TP.json");
-        assert_eq!(file_name("../x y"), "%2E%2E%2Fx%20y.json");
+        check_tpid(tpid)?;
+        match self {
+            StorDb::Files(files) => {
+                let (files, tpid) = (files.clone(), tpid.to_string());
+                joined(tokio::task::spawn_blocking(move || files.update(&tpid, f)).await)
+            }
+            StorDb::Postgres(pg) => pg.update(tpid, f).await,
+        }
     }
 
-    #[test]
-    fn changes_survive_reopen_and_failures_change_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = StorDb::open(dir.path()).unwrap();
-        db.update("TP", |tp| {
-            tp.destinations.insert(
-                "D".into(),
-                DestinationRec {
-                    prefixes: vec!["0256".into()],
-                },
-            );
-            Ok(())
-        })
-        .unwrap();
-        let err = db.update("TP", |tp| {
-            tp.destinations.clear();
-            Err::<(), _>(ApiError::Duplicate)
-        });
-        assert_eq!(err, Err(ApiError::Duplicate));
-        let again = StorDb::open(dir.path()).unwrap();
-        assert_eq!(again.tpids(), vec!["TP".to_string()]);
-        assert_eq!(
-            again.read("TP", |tp| tp.destinations["D"].prefixes.clone()),
-            Some(vec!["0256".to_string()])
-        );
-        again
-            .update("TP", |tp| {
-                tp.destinations.clear();
-                Ok(())
-            })
-            .unwrap();
-        assert!(StorDb::open(dir.path()).unwrap().tpids().is_empty());
+    /// Makes sure everything acknowledged is durable: the StorDb part of
+    /// the shutdown hook. Every change already is before it is
+    /// acknowledged; the file backend syncs its folder once more.
+    pub async fn flush(&self) -> Result<(), String> {
+        match self {
+            StorDb::Files(files) => {
+                let files = files.clone();
+                tokio::task::spawn_blocking(move || files.flush())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+            StorDb::Postgres(_) => Ok(()),
+        }
     }
 }

@@ -16,7 +16,9 @@
 //!   changes), `503` when it cannot be taken yet and `500` when the store
 //!   fails (the switch posts it again).
 //! - `GET /ws`: JSON-RPC 2.0 over WebSocket with subscriptions (see [`ws`](super::ws)).
-//! - `GET /health` and `GET /metrics` (Prometheus text format).
+//! - `GET /health` (`200` serving; `503 {"status":"draining"}` or `503
+//!   {"status":"store unavailable"}`, see [`crate::health`]) and `GET
+//!   /metrics` (Prometheus text format).
 //!
 //! Bodies over 1 MiB are refused with `413` and a JSON-RPC error.
 
@@ -25,6 +27,7 @@ use super::tcp::Limits;
 use super::ws::Ws;
 use super::Shutdown;
 use super::{auth, csv, query};
+use crate::health::Status;
 use crate::rpc::codec::{self, Request, MAX_REQUEST_BYTES};
 use crate::rpc::{Api, ErrorClass};
 use axum::body::{Body, Bytes};
@@ -298,10 +301,21 @@ async fn curl(api: Arc<Api>, method: &'static str, uri: Uri) -> Response {
     }
 }
 
+/// `GET /health`: `200` with the plan's summary while serving; `503
+/// {"status":"draining"}` once the node is stopping, `503 {"status":"store
+/// unavailable"}` while the store does not answer its probe.
 async fn health(State(api): State<Arc<Api>>) -> Response {
+    let status = api.state.health.status();
+    if status != Status::Ok {
+        let mut out = b"{\"status\":".to_vec();
+        codec::write_str(&mut out, status.as_str());
+        out.push(b'}');
+        return json(StatusCode::SERVICE_UNAVAILABLE, out);
+    }
     let plan = api.state.tariff();
     let body = serde_json::json!({
-        "status": "ok",
+        "status": status.as_str(),
+        "node_id": api.state.node_id,
         "version": env!("CARGO_PKG_VERSION"),
         "tariffplan": {
             "destinations": plan.destinations.len(),

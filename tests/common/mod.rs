@@ -2,6 +2,8 @@
 //! data folder, and small blocking clients for its raw TCP and HTTP ports.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -38,16 +40,21 @@ fn merge(base: &mut Value, overrides: &Value) {
     }
 }
 
-/// The config a test server runs with: ephemeral loopback ports, the
-/// sample plan, data in `dir`.
+/// The config a test server runs with: ephemeral loopback ports, no
+/// drain on SIGTERM, the sample plan, data in `dir`. `overrides` are merged
+/// in key by key, but a `store` replaces the whole store (another type
+/// takes other keys).
 pub fn test_config(dir: &Path, overrides: &Value) -> Value {
     let mut config = json!({
-        "listen": {"rpc_json": "127.0.0.1:0", "http": "127.0.0.1:0"},
+        "listen": {"rpc_json": "127.0.0.1:0", "http": "127.0.0.1:0", "drain": "0s"},
         "tariffplan": sample_plan(),
         "store": {"type": "embedded", "path": dir.join("data")},
         "freeswitch": [],
     });
     merge(&mut config, overrides);
+    if let Some(store) = overrides.get("store") {
+        config["store"] = store.clone();
+    }
     config
 }
 
@@ -143,13 +150,23 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit()
+    }
+
+    /// Sends a signal (`TERM`, `INT`, …) with `kill`.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Waits (up to [`TIMEOUT`]) for the process to exit.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
         let deadline = std::time::Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {

@@ -2,8 +2,10 @@
 //! `NOT_FOUND` when there is none.
 
 use crate::api::APIER_SERVICES;
-use crate::rpc::{ApiError, Params, RegistryBuilder};
+use crate::rpc::{ApiError, RegistryBuilder};
 use crate::state::AppState;
+use serde_json::value::RawValue;
+use std::sync::Arc;
 
 pub fn register(r: &mut RegistryBuilder) {
     let names: Vec<String> = APIER_SERVICES
@@ -11,11 +13,11 @@ pub fn register(r: &mut RegistryBuilder) {
         .map(|s| format!("{s}.GetTPIds"))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    r.sync(&names, get_tp_ids);
+    r.asynchronous(&names, get_tp_ids);
 }
 
-fn get_tp_ids(state: &AppState, _params: Params<'_>) -> Result<Vec<String>, ApiError> {
-    let ids = state.stordb.tpids();
+async fn get_tp_ids(state: Arc<AppState>, _raw: Box<RawValue>) -> Result<Vec<String>, ApiError> {
+    let ids = state.stordb.tpids().await?;
     if ids.is_empty() {
         return Err(ApiError::NotFound);
     }

@@ -9,23 +9,23 @@ use crate::api::APIER_SERVICES;
 use crate::rpc::{ApiError, Params, RegistryBuilder};
 use crate::state::AppState;
 use crate::stordb::records::to_plan_data;
+use serde_json::value::RawValue;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub fn register(r: &mut RegistryBuilder) {
-    for (method, f) in [
-        (
-            "LoadTariffPlanFromStorDb",
-            from_stordb as fn(&AppState, Params<'_>) -> Result<&'static str, ApiError>,
-        ),
-        ("LoadTariffPlanFromFolder", from_folder),
-    ] {
-        let names: Vec<String> = APIER_SERVICES
+    let names = |method: &str| -> Vec<String> {
+        APIER_SERVICES
             .iter()
             .map(|s| format!("{s}.{method}"))
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        r.blocking(&names, f);
-    }
+            .collect()
+    };
+    let stordb = names("LoadTariffPlanFromStorDb");
+    let stordb: Vec<&str> = stordb.iter().map(String::as_str).collect();
+    r.asynchronous(&stordb, from_stordb);
+    let folder = names("LoadTariffPlanFromFolder");
+    let folder: Vec<&str> = folder.iter().map(String::as_str).collect();
+    r.blocking(&folder, from_folder);
 }
 
 fn loader_error(e: rater::LoadError) -> ApiError {
@@ -39,18 +39,30 @@ fn plan_error(e: crate::state::PlanError) -> ApiError {
     }
 }
 
-fn from_stordb(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
-    let obj = params.obj("AttrLoadTpFromStorDb")?;
+/// Reads the TPid from StorDb, then compiles and swaps on the blocking
+/// pool (compiling is CPU work that grows with the plan).
+async fn from_stordb(state: Arc<AppState>, raw: Box<RawValue>) -> Result<&'static str, ApiError> {
+    let obj = Params::new(&raw).obj("AttrLoadTpFromStorDb")?;
     obj.require(&["TPid"])?;
     let tpid = obj.string("TPid")?;
-    let tp = state.stordb.snapshot(&tpid).ok_or(ApiError::NotFound)?;
-    let data = to_plan_data(&tp, state.config.general.timezone).map_err(loader_error)?;
-    if obj.bool("DryRun")?.unwrap_or(false) {
-        rater::loader::compile(data, state.config.general.timezone).map_err(loader_error)?;
-        return Ok("OK");
-    }
-    state.load_plan_data(data).map_err(plan_error)?;
-    Ok("OK")
+    let dry_run = obj.bool("DryRun")?.unwrap_or(false);
+    let tp = state
+        .stordb
+        .snapshot(&tpid)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tokio::task::spawn_blocking(move || {
+        let tz = state.config.general.timezone;
+        let data = to_plan_data(&tp, tz).map_err(loader_error)?;
+        if dry_run {
+            rater::loader::compile(data, tz).map_err(loader_error)?;
+            return Ok("OK");
+        }
+        state.load_plan_data(data).map_err(plan_error)?;
+        Ok("OK")
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::server(format!("method failed: {e}"))))
 }
 
 fn from_folder(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {

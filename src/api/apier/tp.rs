@@ -9,8 +9,10 @@ use crate::rpc::{ApiError, Obj, Params, RegistryBuilder};
 use crate::state::AppState;
 use crate::stordb::TpData;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One kind of tariff-plan record.
 pub trait TpKind: Send + Sync + 'static {
@@ -68,7 +70,9 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// Registers the four methods of kind `K` under both service names.
+/// Registers the four methods of kind `K` under both service names. They
+/// are `async`: StorDb reads and writes files on the blocking pool, or
+/// talks to PostgreSQL.
 pub fn register<K: TpKind>(r: &mut RegistryBuilder) {
     let names = |verb: &str, suffix: &str| -> Vec<String> {
         APIER_SERVICES
@@ -76,29 +80,35 @@ pub fn register<K: TpKind>(r: &mut RegistryBuilder) {
             .map(|s| format!("{s}.{verb}TP{}{suffix}", K::KIND))
             .collect()
     };
-    r.blocking(&refs(&names("Set", "")), set::<K>);
-    r.sync(&refs(&names("Get", "")), get::<K>);
-    r.sync(&refs(&names("Get", "Ids")), get_ids::<K>);
-    r.blocking(&refs(&names("Rem", "")), rem::<K>);
+    r.asynchronous(&refs(&names("Set", "")), set::<K>);
+    r.asynchronous(&refs(&names("Get", "")), get::<K>);
+    r.asynchronous(&refs(&names("Get", "Ids")), get_ids::<K>);
+    r.asynchronous(&refs(&names("Rem", "")), rem::<K>);
 }
 
-fn set<K: TpKind>(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
-    let obj = params.obj(K::STRUCT)?;
+async fn set<K: TpKind>(
+    state: Arc<AppState>,
+    raw: Box<RawValue>,
+) -> Result<&'static str, ApiError> {
+    let obj = Params::new(&raw).obj(K::STRUCT)?;
     require::<K>(&obj, K::SET_TAKES_ID, K::REQUIRED)?;
     let tpid = obj.string("TPid")?;
-    let (derived, record) = K::decode(&obj, state)?;
+    let (derived, record) = K::decode(&obj, &state)?;
     let id = match derived {
         Some(id) => id,
         None => id_of::<K>(&obj)?.unwrap_or_default(),
     };
-    state.stordb.update(&tpid, |tp| {
-        let map = K::map_mut(tp);
-        if map.contains_key(&id) {
-            return Err(ApiError::Duplicate);
-        }
-        map.insert(id, record);
-        Ok("OK")
-    })
+    state
+        .stordb
+        .update(&tpid, move |tp| {
+            let map = K::map_mut(tp);
+            if map.contains_key(&id) {
+                return Err(ApiError::Duplicate);
+            }
+            map.insert(id, record);
+            Ok("OK")
+        })
+        .await
 }
 
 /// The answer of Get: the record's fields plus `TPid` and the id.
@@ -113,22 +123,26 @@ fn reply<K: TpKind>(tpid: &str, id: &str, record: &K::Record) -> Result<Value, A
     Ok(Value::Object(map))
 }
 
-fn get<K: TpKind>(_state: &AppState, params: Params<'_>) -> Result<Value, ApiError> {
-    let obj = params.obj("AttrGetTP")?;
+async fn get<K: TpKind>(state: Arc<AppState>, raw: Box<RawValue>) -> Result<Value, ApiError> {
+    let obj = Params::new(&raw).obj("AttrGetTP")?;
     require::<K>(&obj, true, &[])?;
     let tpid = obj.string("TPid")?;
     let id = K::requested_id(id_of::<K>(&obj)?.unwrap_or_default());
-    _state
+    state
         .stordb
         .read(&tpid, |tp| {
             K::map(tp).get(&id).map(|r| reply::<K>(&tpid, &id, r))
         })
+        .await?
         .flatten()
         .unwrap_or(Err(ApiError::NotFound))
 }
 
-fn get_ids<K: TpKind>(state: &AppState, params: Params<'_>) -> Result<Vec<String>, ApiError> {
-    let obj = params.obj("AttrGetTPIds")?;
+async fn get_ids<K: TpKind>(
+    state: Arc<AppState>,
+    raw: Box<RawValue>,
+) -> Result<Vec<String>, ApiError> {
+    let obj = Params::new(&raw).obj("AttrGetTPIds")?;
     require::<K>(&obj, false, &[])?;
     let tpid = obj.string("TPid")?;
     let offset = obj.i64("Offset")?.unwrap_or(0).max(0) as usize;
@@ -143,6 +157,7 @@ fn get_ids<K: TpKind>(state: &AppState, params: Params<'_>) -> Result<Vec<String
                 .cloned()
                 .collect()
         })
+        .await?
         .unwrap_or_default();
     if ids.is_empty() {
         return Err(ApiError::NotFound);
@@ -150,18 +165,28 @@ fn get_ids<K: TpKind>(state: &AppState, params: Params<'_>) -> Result<Vec<String
     Ok(ids)
 }
 
-fn rem<K: TpKind>(state: &AppState, params: Params<'_>) -> Result<&'static str, ApiError> {
-    let obj = params.obj("AttrGetTP")?;
+async fn rem<K: TpKind>(
+    state: Arc<AppState>,
+    raw: Box<RawValue>,
+) -> Result<&'static str, ApiError> {
+    let obj = Params::new(&raw).obj("AttrGetTP")?;
     require::<K>(&obj, true, &[])?;
     let tpid = obj.string("TPid")?;
     let id = K::requested_id(id_of::<K>(&obj)?.unwrap_or_default());
-    if state.stordb.read(&tpid, |tp| K::map(tp).contains_key(&id)) != Some(true) {
+    let exists = state
+        .stordb
+        .read(&tpid, |tp| K::map(tp).contains_key(&id))
+        .await?;
+    if exists != Some(true) {
         return Err(ApiError::NotFound);
     }
-    state.stordb.update(&tpid, |tp| {
-        K::map_mut(tp).remove(&id).ok_or(ApiError::NotFound)?;
-        Ok("OK")
-    })
+    state
+        .stordb
+        .update(&tpid, move |tp| {
+            K::map_mut(tp).remove(&id).ok_or(ApiError::NotFound)?;
+            Ok("OK")
+        })
+        .await
 }
 
 /// `SERVER_ERROR: <Field>: <message>` for a value that does not check.
