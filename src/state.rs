@@ -31,6 +31,8 @@ pub enum StartError {
     TariffPlan { path: String, error: LoadError },
     #[error(transparent)]
     StorDb(#[from] StorDbError),
+    #[error("database schema: {0}")]
+    Schema(#[from] pgschema::SchemaError),
     #[error("store: {0}")]
     Store(AccountError),
     #[error(transparent)]
@@ -140,20 +142,18 @@ impl AppState {
         })
         .await
         .expect("start-up task")?;
-        // until pgschema: nodes starting at once create their tables in turn.
-        let schema_lock = match &config.store {
-            crate::config::Store::Postgres { url, .. } => {
-                Some(crate::stordb::postgres::SchemaLock::take(url).await?)
+        // The schema first, one node at a time (a database ahead of this
+        // build stops the start here, with the reason).
+        if let crate::config::Store::Postgres { url, .. } = &config.store {
+            let applied = pgschema::migrate(url).await?;
+            if !applied.migrations.is_empty() {
+                tracing::info!(migrations = ?applied.migrations, version = applied.version, "database schema migrated");
             }
-            crate::config::Store::Embedded { .. } => None,
-        };
+        }
         let stordb = StorDb::open(&config.store).await?;
         let store = rater::store::open(&config.store.account_store())
             .await
             .map_err(StartError::Store)?;
-        if let Some(lock) = schema_lock {
-            lock.release().await;
-        }
         let engine = Arc::new(Engine::new(
             TariffPlan::empty(tz),
             store,

@@ -30,70 +30,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// many times the select-then-insert dance is tried.
 const LOCK_ATTEMPTS: usize = 8;
 
-// until pgschema: the migrations of the `pgschema` crate create this table;
-// tollgate creates it itself in the meantime.
-const SCHEMA: &str = "
-BEGIN;
-SET LOCAL client_min_messages = warning;
-SELECT pg_advisory_xact_lock(7220320);
-CREATE TABLE IF NOT EXISTS tollgate_tp (
-    tpid    TEXT PRIMARY KEY,
-    data    TEXT NOT NULL,
-    updated TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-COMMIT;
-";
-
-/// Held by a node while it creates its tables, so that nodes starting
-/// at once take turns (the account store's own table creation does not
-/// serialize concurrent starts). Released when dropped (its connection
-/// closes). Until pgschema: its migrations serialize themselves.
-pub struct SchemaLock {
-    client: tokio_postgres::Client,
-    driver: tokio::task::JoinHandle<()>,
-}
-
-impl SchemaLock {
-    /// Waits for the lock on the database at `url`.
-    pub async fn take(url: &str) -> Result<SchemaLock, StorDbError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StorDbError {
-            path: "postgres".into(),
-            message: pg_text(&e),
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let err = |message: String| StorDbError {
-            path: display_url(&config),
-            message,
-        };
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| err(pg_text(&e)))?;
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        client
-            .batch_execute("SELECT pg_advisory_lock(7220321)")
-            .await
-            .map_err(|e| err(format!("waiting for the schema lock: {}", pg_text(&e))))?;
-        Ok(SchemaLock { client, driver })
-    }
-
-    /// Lets the next node go.
-    pub async fn release(self) {
-        let _ = self
-            .client
-            .batch_execute("SELECT pg_advisory_unlock(7220321)")
-            .await;
-    }
-}
-
-impl Drop for SchemaLock {
-    fn drop(&mut self) {
-        // Closing the connection releases the lock too.
-        self.driver.abort();
-    }
-}
-
 /// The TP records of every TPid, in PostgreSQL.
 pub struct PgStorDb {
     pool: Pool,
@@ -189,14 +125,6 @@ impl PgStorDb {
             path: display_url(&config),
             message,
         };
-        // The schema step on a connection of its own, never pooled: a
-        // failure in the middle leaves nothing behind.
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| err(pg_text(&e)))?;
-        let driver = tokio::spawn(connection);
-        let created = client.batch_execute(SCHEMA).await;
-        drop(client);
-        let _ = driver.await;
-        created.map_err(|e| err(format!("creating table tollgate_tp: {}", pg_text(&e))))?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,

@@ -188,6 +188,7 @@ impl Cluster {
         let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["serve", "--config"])
             .arg(&self.nodes[i].config)
+            .current_dir(self.dir.join(&self.nodes[i].node_id))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -10,9 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-/// The StorDb table, as the schema migrations create it.
-pub const TP_TABLE: &str = "CREATE TABLE IF NOT EXISTS tollgate_tp (tpid TEXT PRIMARY KEY, data TEXT NOT NULL, updated TIMESTAMPTZ NOT NULL DEFAULT now())";
-
 /// The test cluster's URL; `None` (skip) when unset, a failure under CI.
 pub fn pg_url() -> Option<String> {
     match std::env::var("TOLLGATE_TEST_PG_URL") {
@@ -47,6 +44,20 @@ pub fn execute(url: &str, sql: &str) {
     .unwrap();
 }
 
+/// Brings `url`'s schema up to date (`pgschema`), as a starting node does.
+pub fn migrate(url: &str) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(pgschema::migrate(&url)).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
 /// A database of its own for one test.
 pub struct PgDb {
     admin_url: String,
@@ -56,14 +67,14 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// Creates the database and the StorDb table; `None` without a cluster.
+    /// Creates the database with tollgate's schema; `None` without a cluster.
     pub fn create() -> Option<PgDb> {
         let admin_url = pg_url()?;
         let name = format!("tollgate_t{}_{}", std::process::id(), fastrand::u64(..));
         execute(&admin_url, &format!("CREATE DATABASE {name}"));
         let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
         let url = format!("{base}/{name}");
-        execute(&url, TP_TABLE);
+        migrate(&url);
         Some(PgDb {
             admin_url,
             name,
