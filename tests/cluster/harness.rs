@@ -243,10 +243,21 @@ impl Cluster {
         self.pg_ctl(&["-m", "fast", "-w", "stop"]);
     }
 
+    /// Starts PostgreSQL again as `scripts/pg-cluster.sh` did: same
+    /// address, port and socket folder.
     pub fn start_postgres(&self) {
         let log = self.dir.join("pg/server.log");
         let log = log.to_str().unwrap().to_string();
-        self.pg_ctl(&["-l", &log, "-w", "start"]);
+        let port = self
+            .postgres
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .expect("a port in the PostgreSQL URL");
+        let options = format!(
+            "-h 127.0.0.1 -p {port} -k {} -c fsync=on -c max_connections=200",
+            self.dir.join("pg").display()
+        );
+        self.pg_ctl(&["-l", &log, "-o", &options, "-w", "start"]);
     }
 
     /// The money of `account` (tenant cgrates.org), read through the balancer.
