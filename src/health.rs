@@ -3,17 +3,16 @@
 //! cannot be reached. Reading it is two atomic loads, so load balancers may
 //! ask as often as they like.
 //!
-//! With `store.type = "postgres"` a background task probes the database
-//! every second (`SELECT 1` on a connection of its own, reconnecting after
-//! any failure, each probe bounded by one second) and keeps the verdict in
-//! an `AtomicBool`. An embedded store is on the node's own disk: it is
-//! always reachable.
+//! With `store.type = "postgres"` a background task asks the account
+//! store every second whether the database answers (`SELECT 1` through the
+//! store's pool, bounded) and keeps the verdict in an `AtomicBool`. An
+//! embedded store is on the node's own disk: it is always reachable.
 
+use rater::store::AccountStore;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 
 /// How often the store is probed, and how long one probe may take.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -88,19 +87,11 @@ impl Health {
     /// Starts probing the PostgreSQL database at `url` every
     /// [`PROBE_EVERY`] (on the current runtime, until [`stop`](Self::stop)).
     /// A URL that does not parse marks the store unavailable.
-    pub fn watch_postgres(&self, url: &str) {
-        let config = match url.parse::<tokio_postgres::Config>() {
-            Ok(mut config) => {
-                config.connect_timeout(PROBE_EVERY);
-                config
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "store health probe: bad PostgreSQL URL");
-                self.store_ok.store(false, Ordering::Relaxed);
-                return;
-            }
-        };
-        let task = tokio::spawn(probe_forever(config, self.store_ok.clone()));
+    /// Asks `store` every second whether it is reachable
+    /// ([`AccountStore::healthy`]: a `SELECT 1` on PostgreSQL through the
+    /// store's own pool, bounded), until [`Health::stop`].
+    pub fn watch_store(&self, store: Arc<dyn AccountStore>) {
+        let task = tokio::spawn(probe_forever(store, self.store_ok.clone()));
         let old = self
             .probe
             .lock()
@@ -111,7 +102,6 @@ impl Health {
         }
     }
 
-    /// Stops the probe (shutdown).
     pub fn stop(&self) {
         let task = self.probe.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
@@ -127,53 +117,19 @@ impl Drop for Health {
 }
 
 /// A probe connection and the task driving it.
-struct Conn {
-    client: tokio_postgres::Client,
-    driver: JoinHandle<()>,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-/// One probe: (re)connects if needed, then `SELECT 1`.
-async fn probe(config: &tokio_postgres::Config, conn: &mut Option<Conn>) -> Result<(), String> {
-    if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-        *conn = None;
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| crate::stordb::postgres::pg_text(&e))?;
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        *conn = Some(Conn { client, driver });
-    }
-    let Some(c) = conn.as_ref() else {
-        return Err("no connection".into());
-    };
-    c.client
-        .simple_query("SELECT 1")
-        .await
-        .map(|_| ())
-        .map_err(|e| crate::stordb::postgres::pg_text(&e))
-}
-
-async fn probe_forever(config: tokio_postgres::Config, ok: Arc<AtomicBool>) {
-    let mut conn: Option<Conn> = None;
+async fn probe_forever(store: Arc<dyn AccountStore>, ok: Arc<AtomicBool>) {
     let mut ticker = tokio::time::interval(PROBE_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let verdict = tokio::time::timeout(PROBE_EVERY, probe(&config, &mut conn))
+        let verdict = tokio::time::timeout(PROBE_EVERY * 2, store.healthy())
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} ms", PROBE_EVERY.as_millis())));
-        if verdict.is_err() {
-            // A connection that failed or hung is not trusted again.
-            conn = None;
-        }
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {} ms",
+                    (PROBE_EVERY * 2).as_millis()
+                ))
+            });
         let healthy = verdict.is_ok();
         if ok.swap(healthy, Ordering::Relaxed) != healthy {
             match verdict {

@@ -181,8 +181,8 @@ impl AppState {
         let (stop, stopped) = watch::channel(false);
         let scheduler = tokio::spawn(engine.clone().run_scheduler(stopped));
         let health = Health::default();
-        if let crate::config::Store::Postgres { url, .. } = &config.store {
-            health.watch_postgres(url);
+        if let crate::config::Store::Postgres { .. } = &config.store {
+            health.watch_store(engine.store().clone());
         }
         Ok(AppState {
             node_id: config.node_id(),
