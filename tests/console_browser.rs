@@ -14,7 +14,7 @@ mod common;
 
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use integration::{CallSpec, FakeSwitch, HangupBy, SwitchConfig};
+use integration::{FakeSwitch, HangupBy, SwitchConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -192,18 +192,6 @@ async fn screenshot(c: &Client, name: &str) -> Vec<u8> {
     png
 }
 
-/// A prepaid call of `account` to a mobile (0.02 per started 10 s in the
-/// sample plan), as the recordings place it.
-fn call(account: &str) -> CallSpec {
-    CallSpec::new(account, "0723456789")
-        .loopback()
-        .partner_var("origination_caller_id_number", account)
-        .var("cgr_reqtype", "*prepaid")
-        .var("cgr_account", account)
-        .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
-        .ring(0.5)
-}
-
 /// A switch at `SPEED` and a server following it (at the same speed).
 fn rig() -> (tokio::runtime::Runtime, FakeSwitch, Server) {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -370,7 +358,7 @@ fn a_placed_call_appears_live_within_a_second_and_leaves_when_it_ends() {
         c.goto(&ui(&server)).await.unwrap();
         wait_connected(&c).await;
         // 40 s of talk at speed 10: 4 s up.
-        let uuid = sw.place_call(call("1001").talk(40.0)).unwrap();
+        let uuid = sw.place_call(recorded_call("1001").talk(40.0)).unwrap();
         let placed = Instant::now();
         let row = format!("[data-testid='live-row-{uuid}']");
         until("the call on the live page", WAIT, || async {
@@ -425,7 +413,7 @@ fn ending_a_call_from_the_page_hangs_it_up_and_bills_it() {
         let c = browser(&driver).await;
         c.goto(&ui(&server)).await.unwrap();
         wait_connected(&c).await;
-        let uuid = sw.place_call(call("1001").talk_forever()).unwrap();
+        let uuid = sw.place_call(recorded_call("1001").talk_forever()).unwrap();
         let button = format!("[data-testid='end-{uuid}']");
         until("the call's End button", WAIT, || async {
             exists(&c, &button).await.then_some(())
@@ -508,7 +496,7 @@ fn the_csv_download_holds_the_call() {
     let (rt, sw, server) = rig();
     let _in_runtime = rt.enter();
     fund(&server, "1001", 10.0);
-    let uuid = sw.place_call(call("1001").talk(15.0)).unwrap();
+    let uuid = sw.place_call(recorded_call("1001").talk(15.0)).unwrap();
     rt.block_on(sw.wait_for_end(&uuid, WAIT))
         .expect("the call ends");
     let cdr = wait_record(&server, &uuid, WAIT);

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use integration::{CallSpec, FakeSwitch, JsonCdrConfig, SwitchConfig};
+use integration::{FakeSwitch, JsonCdrConfig, SwitchConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -17,19 +17,6 @@ use std::time::{Duration, Instant};
 
 const SPEED: f64 = 20.0;
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The recordings' call: a loopback pair whose `-b` leg is parked and
-/// billed, bridged on with the bridged legs marked `*none`.
-fn real_call(account: &str, talk: f64) -> CallSpec {
-    CallSpec::new(account, "0723456789")
-        .loopback()
-        .partner_var("origination_caller_id_number", account)
-        .var("cgr_reqtype", "*prepaid")
-        .var("cgr_account", account)
-        .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
-        .ring(0.5)
-        .talk(talk)
-}
 
 /// A switch posting its CDRs to `http` (retried every 5 s, 20 times) and
 /// a server on that address following it.
@@ -90,7 +77,7 @@ fn a_call_is_settled_from_its_cdr_once() {
     let (rt, sw, server) = rig(free_addr(), json!({}));
     let _in_runtime = rt.enter();
     fund(&server, "1001", 1.0);
-    let uuid = sw.place_call(real_call("1001", 25.0)).unwrap();
+    let uuid = sw.place_call(recorded_call("1001").talk(25.0)).unwrap();
     let rec = rt
         .block_on(sw.wait_for_end(&uuid, WAIT))
         .expect("call ends");
@@ -136,7 +123,10 @@ fn the_recorded_cut_bills_every_call_at_its_talk_and_leaves_none_parked() {
     let mut calls = vec![];
     for (i, a) in accounts[..10].iter().enumerate() {
         let talk = if i < 4 { 4.4 + 0.2 * i as f64 } else { 30.0 };
-        calls.push((a.clone(), sw.place_call(real_call(a, talk)).unwrap()));
+        calls.push((
+            a.clone(),
+            sw.place_call(recorded_call(a).talk(talk)).unwrap(),
+        ));
     }
     let started = Instant::now();
     let sim = |secs: f64| started + Duration::from_secs_f64(secs / SPEED);
@@ -152,7 +142,10 @@ fn the_recorded_cut_bills_every_call_at_its_talk_and_leaves_none_parked() {
     // 10 calls arrive and park while tollgate is blind.
     sleep_until(sim(3.0));
     for a in &accounts[10..] {
-        calls.push((a.clone(), sw.place_call(real_call(a, 12.0)).unwrap()));
+        calls.push((
+            a.clone(),
+            sw.place_call(recorded_call(a).talk(12.0)).unwrap(),
+        ));
     }
     sleep_until(sim(8.0));
     rt.block_on(sw.resume_listening()).unwrap();
@@ -218,7 +211,7 @@ fn a_call_found_gone_waits_for_its_cdr_and_is_settled_from_it() {
     }));
     server.wait_connected();
     fund(&server, "1001", 1.0);
-    let uuid = sw.place_call(real_call("1001", 12.0)).unwrap();
+    let uuid = sw.place_call(recorded_call("1001").talk(12.0)).unwrap();
     rt.block_on(sw.wait_record(&uuid, WAIT, |r| r.answered))
         .unwrap();
     rt.block_on(sw.stop_listening());

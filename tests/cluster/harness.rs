@@ -5,7 +5,7 @@
 //! killed, stopped with SIGTERM and started again; PostgreSQL stopped and
 //! started.
 
-use crate::common::{decimal, try_http_request, RpcClient};
+use crate::common::{money_in, try_http_request, RpcClient};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -266,12 +266,7 @@ impl Cluster {
             "APIerSv2.GetAccount",
             json!({"Tenant": "cgrates.org", "Account": account}),
         );
-        reply["result"]["BalanceMap"]["*monetary"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{reply}"))
-            .iter()
-            .map(|b| decimal(&b["Value"]))
-            .sum()
+        money_in(&reply)
     }
 
     pub fn fund(&self, account: &str, value: &str) {

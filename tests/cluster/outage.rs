@@ -3,9 +3,9 @@
 //! calls stay bounded by the switch; once it is back the nodes recover by
 //! themselves, and every call is billed once, at the price of its talk.
 
-use crate::common::{decimal, free_addr, price, RpcClient};
-use crate::harness::{enabled, wait_for, Cluster};
-use crate::takeover::{base, owner, real_call, switch};
+use crate::common::{decimal, price, recorded_call, RpcClient};
+use crate::harness::{enabled, wait_for};
+use crate::takeover::{cluster_with_switch, owner};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -15,16 +15,13 @@ fn postgres_down_for_10_s_fails_fast_and_bills_nothing_twice() {
     if !enabled() {
         return;
     }
-    let listen = free_addr();
-    let cluster = Cluster::up(3, base(listen));
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (cluster, rt, sw) = cluster_with_switch();
     let _in_runtime = rt.enter();
-    let sw = switch(&rt, listen, &cluster);
     cluster.fund("1001", "100");
     let before = cluster.money("1001");
     let uuids: Vec<String> = (0..5)
         .map(|i| {
-            sw.place_call(real_call("1001", 100.0 + 10.0 * i as f64))
+            sw.place_call(recorded_call("1001").talk(100.0 + 10.0 * i as f64))
                 .unwrap()
         })
         .collect();

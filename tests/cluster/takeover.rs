@@ -5,9 +5,9 @@
 //! price of its talk and has one call record; the accounts lose exactly
 //! the sum of the records.
 
-use crate::common::{decimal, free_addr, price};
+use crate::common::{decimal, free_addr, price, recorded_call};
 use crate::harness::{enabled, wait_for, Cluster};
-use integration::{CallSpec, FakeSwitch, JsonCdrConfig, SwitchConfig};
+use integration::{FakeSwitch, JsonCdrConfig, SwitchConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -18,19 +18,6 @@ use std::time::Duration;
 /// Simulated seconds per real second. The lease (5 s real) and the
 /// takeover are 20–30 s of call time: the grace covers them.
 pub const SPEED: f64 = 4.0;
-
-/// The recordings' call: a loopback pair whose `-b` leg is parked and
-/// billed, bridged on with the bridged legs marked `*none`.
-pub fn real_call(account: &str, talk: f64) -> CallSpec {
-    CallSpec::new(account, "0723456789")
-        .loopback()
-        .partner_var("origination_caller_id_number", account)
-        .var("cgr_reqtype", "*prepaid")
-        .var("cgr_account", account)
-        .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
-        .ring(0.5)
-        .talk(talk)
-}
 
 /// The nodes' shared config for a switch at `switch` (simulated time,
 /// a grace longer than a takeover).
@@ -51,6 +38,16 @@ pub fn switch(rt: &tokio::runtime::Runtime, listen: SocketAddr, cluster: &Cluste
             .retries(60, Duration::from_secs(4)),
     );
     rt.block_on(FakeSwitch::start(config)).unwrap()
+}
+
+/// Three nodes following one simulated switch, which posts its CDRs to
+/// the balancer.
+pub fn cluster_with_switch() -> (Cluster, tokio::runtime::Runtime, FakeSwitch) {
+    let listen = free_addr();
+    let cluster = Cluster::up(3, base(listen));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sw = switch(&rt, listen, &cluster);
+    (cluster, rt, sw)
 }
 
 /// The node that controls the switch, as the live sessions say.
@@ -77,22 +74,19 @@ fn killing_the_switch_owner_loses_no_call_and_bills_each_exactly_once() {
     if !enabled() {
         return;
     }
-    let listen = free_addr();
-    let cluster = Cluster::up(3, base(listen));
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (cluster, rt, sw) = cluster_with_switch();
     let _in_runtime = rt.enter();
-    let sw = switch(&rt, listen, &cluster);
     cluster.fund("1001", "100");
     cluster.fund("1003", "0.1");
     let before: Decimal = cluster.money("1001") + cluster.money("1003");
     // 19 calls of 80 to 170 s, and one that can pay 50 s but would talk 300.
     let mut uuids: Vec<String> = (0..19)
         .map(|i| {
-            sw.place_call(real_call("1001", 80.0 + 5.0 * i as f64))
+            sw.place_call(recorded_call("1001").talk(80.0 + 5.0 * i as f64))
                 .unwrap()
         })
         .collect();
-    let poor = sw.place_call(real_call("1003", 300.0)).unwrap();
+    let poor = sw.place_call(recorded_call("1003").talk(300.0)).unwrap();
     uuids.push(poor.clone());
     let dead = owner(&cluster, 20);
     let spent_before: Decimal = cluster

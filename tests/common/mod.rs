@@ -365,6 +365,11 @@ pub fn money(server: &Server, account: &str) -> rust_decimal::Decimal {
         "APIerSv2.GetAccount",
         json!({"Tenant": "cgrates.org", "Account": account}),
     );
+    money_in(&reply)
+}
+
+/// The monetary balances of a `GetAccount` reply, summed.
+pub fn money_in(reply: &Value) -> rust_decimal::Decimal {
     reply["result"]["BalanceMap"]["*monetary"]
         .as_array()
         .unwrap_or_else(|| panic!("{reply}"))
@@ -403,4 +408,17 @@ pub fn wait_record(server: &Server, uuid: &str, within: Duration) -> Value {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The recordings' prepaid call of `account` to a mobile (0.02 per started
+/// 10 s in the sample plan): a loopback pair whose `-b` leg is parked and
+/// billed, bridged on with the bridged legs marked `*none`. Add `.talk(…)`.
+pub fn recorded_call(account: &str) -> integration::CallSpec {
+    integration::CallSpec::new(account, "0723456789")
+        .loopback()
+        .partner_var("origination_caller_id_number", account)
+        .var("cgr_reqtype", "*prepaid")
+        .var("cgr_account", account)
+        .bridge(&[("cgr_bleg", "1"), ("cgr_reqtype", "*none")])
+        .ring(0.5)
 }

@@ -137,26 +137,33 @@ impl PgSessions {
     }
 
     pub async fn session(&self, uuid: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT data FROM tollgate_sessions WHERE uuid = $1",
-                &[&uuid],
-            )
+        self.json_by_id("SELECT data FROM tollgate_sessions WHERE uuid = $1", uuid)
             .await
-            .map_err(pg_err)?;
-        Ok(row.and_then(|r| read_json(uuid, r.get(0))))
     }
 
     pub async fn has_session(&self, uuid: &str) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT EXISTS (SELECT 1 FROM tollgate_sessions WHERE uuid = $1)",
+            uuid,
+        )
+        .await
+    }
+
+    /// The JSON in the one row `sql` selects for `id`, read as a `T`.
+    async fn json_by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM tollgate_sessions WHERE uuid = $1)",
-                &[&uuid],
-            )
-            .await
-            .map_err(pg_err)?;
+        let row = client.query_opt(sql, &[&id]).await.map_err(pg_err)?;
+        Ok(row.and_then(|r| read_json(id, r.get(0))))
+    }
+
+    /// The boolean `sql` answers for `id`.
+    async fn exists(&self, sql: &str, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let row = client.query_one(sql, &[&id]).await.map_err(pg_err)?;
         Ok(row.get(0))
     }
 
@@ -258,27 +265,16 @@ impl PgSessions {
     }
 
     pub async fn cdr(&self, uuid: &str) -> Result<Option<Cdr>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT data FROM tollgate_cdrs WHERE origin_id = $1",
-                &[&uuid],
-            )
+        self.json_by_id("SELECT data FROM tollgate_cdrs WHERE origin_id = $1", uuid)
             .await
-            .map_err(pg_err)?;
-        Ok(row.and_then(|r| read_json(uuid, r.get(0))))
     }
 
     pub async fn has_cdr(&self, uuid: &str) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM tollgate_cdrs WHERE origin_id = $1)",
-                &[&uuid],
-            )
-            .await
-            .map_err(pg_err)?;
-        Ok(row.get(0))
+        self.exists(
+            "SELECT EXISTS (SELECT 1 FROM tollgate_cdrs WHERE origin_id = $1)",
+            uuid,
+        )
+        .await
     }
 
     /// The records `filter` matches, in the order they were stored. The
