@@ -140,7 +140,8 @@ down() {
 find_binary() {
     if [ -n "${TOLLGATE_BIN:-}" ]; then
         [ -x "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN=$TOLLGATE_BIN is not an executable"
-        echo "$TOLLGATE_BIN"
+        # Absolute: each node runs in a folder of its own.
+        echo "$(cd "$(dirname "$TOLLGATE_BIN")" && pwd)/$(basename "$TOLLGATE_BIN")"
         return
     fi
     local target="${CARGO_TARGET_DIR:-$root/target}"

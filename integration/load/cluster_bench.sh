@@ -54,7 +54,9 @@ PY
 }
 
 for nodes in 1 3; do
-    dir="$(mktemp -d /tmp/tollgate-bench.XXXXXX)/c"
+    parent="$(mktemp -d /tmp/tollgate-bench.XXXXXX)"
+    chmod 755 "$parent" # PostgreSQL runs as its own user when we are root
+    dir="$parent/c"
     echo "== cluster of $nodes node(s)" >&2
     scripts/cluster.sh up "$dir" --nodes "$nodes" --base "$base" >&2
     url="$(field 'd["postgres"]')"
@@ -75,7 +77,7 @@ for nodes in 1 3; do
     echo "$nodes node(s): pgbench simple-update: $tps tps"
     out="$("$load" --addr "$balancer" --connections 64 --depth 1 --duration "$seconds" \
         --method APIerSv1.DebitBalance --accounts 64 \
-        --params '{"Tenant":"cgrates.org","Account":"{account}","BalanceType":"*monetary","Value":0.01}')"
+        --params '{"Tenant":"cgrates.org","Account":"{account}","BalanceType":"*monetary","BalanceId":"main","Value":0.01}')"
     echo "$nodes node(s): $out"
     debits="$(echo "$out" | sed -n 's/.* \([0-9]*\) req\/s.*/\1/p')"
     awk -v d="$debits" -v t="$tps" -v n="$nodes" 'BEGIN { printf "%s node(s): durable debits/s through HAProxy %d, pgbench %d tps, ratio %.2f\n", n, d, t, d / t }'
@@ -86,5 +88,6 @@ for nodes in 1 3; do
         echo "GetCost, through HAProxy: $through"
     fi
     scripts/cluster.sh down "$dir" >&2
+    rmdir "$parent" 2>/dev/null || true
     dir=""
 done
