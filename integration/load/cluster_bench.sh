@@ -53,7 +53,7 @@ print(buf.decode().strip())
 PY
 }
 
-for nodes in 1 3; do
+for nodes in ${NODES:-1 3}; do
     parent="$(mktemp -d /tmp/tollgate-bench.XXXXXX)"
     chmod 755 "$parent" # PostgreSQL runs as its own user when we are root
     dir="$parent/c"

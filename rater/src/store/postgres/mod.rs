@@ -68,8 +68,12 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Connections the store keeps open at most.
 pub const POOL_SIZE: usize = 16;
 
-/// Committers per store (each with one batch, so one connection, in flight).
-pub const COMMITTERS: usize = POOL_SIZE / 2;
+/// Committers per store (each with one batch, so one connection, in
+/// flight). Fewer committers make larger transactions: with 64 clients
+/// through HAProxy (`integration/load/cluster_bench.sh`), 2 gave 17,500
+/// debits/s on one node and 8,200 over three, against 10,900 and 5,900
+/// with 8 (and 16,900 and 5,100 with 4).
+pub const COMMITTERS: usize = 2;
 
 /// Connecting (when the URL sets no `connect_timeout`), waiting for a
 /// pooled connection, and recycling one each give up after this.
