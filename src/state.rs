@@ -37,6 +37,8 @@ pub enum StartError {
     Store(AccountError),
     #[error(transparent)]
     Sessions(#[from] sessions::StoreError),
+    #[error("cluster.node_id: {0}")]
+    NodeId(String),
 }
 
 /// Why a tariff plan was not put in force.
@@ -117,6 +119,22 @@ pub fn sessions_config(config: &Config) -> SessionsConfig {
     }
 }
 
+/// A node that follows switches on PostgreSQL names itself in their
+/// leases: two nodes with one id would both think they hold a switch. The
+/// default id (`<hostname>:<listen.rpc_json port>`) is unique only with a
+/// fixed port.
+fn check_node_id(config: &Config) -> Result<(), StartError> {
+    let shared = matches!(config.store, crate::config::Store::Postgres { .. });
+    let ephemeral = config.listen.rpc_json.is_none_or(|a| a.port() == 0);
+    if shared && !config.freeswitch.is_empty() && config.cluster.node_id.is_none() && ephemeral {
+        return Err(StartError::NodeId(format!(
+            "a node following switches on PostgreSQL needs an id of its own: set cluster.node_id, or give listen.rpc_json a fixed port (the default id would be {})",
+            config.node_id()
+        )));
+    }
+    Ok(())
+}
+
 fn max_session_method(config: &Config) -> MaxSessionMethod {
     match config.sessions.max_session_time {
         MaxSessionTime::StepDown => MaxSessionMethod::StepDown,
@@ -129,6 +147,7 @@ impl AppState {
     /// plan's new accounts, starts the timed action plans and the session
     /// controller.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
+        check_node_id(&config)?;
         let tz = config.general.timezone;
         let dir = config.tariffplan.clone();
         let plan = tokio::task::spawn_blocking(move || -> Result<_, StartError> {

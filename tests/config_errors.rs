@@ -78,3 +78,17 @@ fn a_missing_config_file_is_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tollgate.json"));
 }
+
+#[test]
+fn a_node_following_switches_on_postgres_needs_an_id_of_its_own() {
+    // Checked before anything is opened: the database need not exist.
+    let config = r#"{
+        "listen": {"rpc_json": "127.0.0.1:0"},
+        "store": {"type": "postgres", "url": "postgres://postgres@127.0.0.1:1/none"},
+        "freeswitch": [{"address": "127.0.0.1:8021", "password": "ClueCon", "alias": "fs1"}]
+    }"#;
+    let (ok, stderr) = start_with(config);
+    assert!(!ok);
+    assert!(stderr.contains("cluster.node_id"), "{stderr}");
+    assert!(stderr.contains("fixed port"), "{stderr}");
+}
