@@ -187,6 +187,8 @@ def main():
     print(f"calls placed {len(records)}, answered {answered}, peak concurrent {peak_calls}")
     print(f"authorizations {int(auths)}, p99 CHANNEL_PARK -> commands issued <= {le * 1000:g} ms, "
           f"-> switch's answers <= {rt * 1000:g} ms (histogram buckets)")
+    dist = re.findall(r'tollgate_authorization_seconds_bucket\{le="([^"]+)"\} (\S+)', text)
+    print("CHANNEL_PARK -> commands issued, cumulative: " + ", ".join(f"<={le}s {int(float(v))}" for le, v in dist))
     print(f"tollgate RSS: base {base_rss / 1024:.1f} MiB, at peak {peak_rss / 1024:.1f} MiB, "
           f"{per_call:.0f} bytes per active call beyond the base")
     print(f"tollgate CPU: {cpu:.1f} s for {len(records)} calls ({cpu * 1e3 / max(len(records), 1):.2f} ms per call)")
