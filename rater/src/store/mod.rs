@@ -9,6 +9,7 @@
 //! (`get`, `list`) return only durable states (on disk, or committed):
 //! never a change still on its way, which a crash could take back.
 
+pub mod commit_queue;
 pub mod embedded;
 pub mod frames;
 pub mod postgres;

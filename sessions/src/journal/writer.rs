@@ -6,12 +6,13 @@
 
 use super::index::{self, Index, Loc};
 use super::{record, JournalError};
+use rater::store::commit_queue::CommitQueue;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -54,126 +55,20 @@ pub(super) struct Put {
     pub ack: oneshot::Sender<Result<(), String>>,
 }
 
-/// The writer's queue: a `Vec` behind a mutex, and a condition variable
-/// the writer waits on. A `Soon` put wakes the writer only when it is idle
-/// (the first put of a batch); the writer then sleeps until the batch is
-/// due, woken early only by an urgent put, so a batch of a hundred puts
-/// costs one or two wake-ups, not a hundred.
-pub(super) struct Queue {
-    state: Mutex<QueueState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct QueueState {
-    puts: Vec<Put>,
-    /// When the oldest queued put came.
-    since: Option<Instant>,
-    urgent: bool,
-    closed: bool,
-    /// What the writer waits for: any put (idle), or an urgent one.
-    waiting: Waiting,
-}
-
-#[derive(Default, Clone, Copy, PartialEq, Eq)]
-enum Waiting {
-    #[default]
-    No,
-    Any,
-    Urgent,
-}
-
-impl Queue {
-    fn new() -> Self {
-        Queue {
-            state: Mutex::new(QueueState::default()),
-            wake: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        // Nothing panics holding the lock; a poisoned queue is still whole.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, put: Put) -> Result<(), JournalError> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(JournalError("writer stopped".into()));
-        }
-        let urgent = put.commit == Commit::Now;
-        state.urgent |= urgent;
-        state.since.get_or_insert_with(Instant::now);
-        state.puts.push(put);
-        let wake = match state.waiting {
-            Waiting::Any => true,
-            Waiting::Urgent => urgent,
-            Waiting::No => false,
-        };
-        if wake {
-            state.waiting = Waiting::No;
-        }
-        drop(state);
-        if wake {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.wake.notify_one();
-    }
-
-    /// Waits for the next batch that is due and moves it into `batch`;
-    /// false once closed and empty.
-    fn next_batch(&self, batch: &mut Vec<Put>, last_commit: Option<Instant>) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.puts.is_empty() {
-                if state.closed {
-                    return false;
-                }
-                state.waiting = Waiting::Any;
-                state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            let now = Instant::now();
-            let due = state.since.map_or(now, |t| t + SOON);
-            if state.urgent || state.closed || due <= now {
-                break;
-            }
-            state.waiting = Waiting::Urgent;
-            state = match self.wake.wait_timeout(state, due - now) {
-                Ok((s, _)) => s,
-                Err(p) => p.into_inner().0,
-            };
-        }
-        state.waiting = Waiting::No;
-        if state.urgent && last_commit.is_some_and(|t| t.elapsed() < BUSY) {
-            // Under load: let other calls' puts join this fsync.
-            drop(state);
-            std::thread::sleep(GATHER);
-            state = self.lock();
-        }
-        batch.append(&mut state.puts);
-        state.since = None;
-        state.urgent = false;
-        true
-    }
-}
-
 /// The journal's end of the writer: dropping it lets the writer finish
 /// (including a rewrite under way) and waits for it, so the file is left
 /// alone once the journal is gone.
 pub(super) struct Handle {
-    queue: Arc<Queue>,
+    queue: Arc<CommitQueue<Put>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Handle {
     pub fn send(&self, put: Put) -> Result<(), JournalError> {
-        self.queue.push(put)
+        let urgent = put.commit == Commit::Now;
+        self.queue
+            .push(put, urgent)
+            .map_err(|_| JournalError("writer stopped".into()))
     }
 }
 
@@ -193,7 +88,7 @@ pub(super) fn start(
     path: PathBuf,
     rewrite_at: u64,
 ) -> io::Result<Handle> {
-    let queue = Arc::new(Queue::new());
+    let queue = Arc::new(CommitQueue::default());
     let rx = queue.clone();
     let file = index::read(&index).file.clone();
     let mut writer = Writer {
@@ -228,13 +123,18 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, queue: &Queue) {
+    fn run(&mut self, queue: &CommitQueue<Put>) {
         let mut batch = Vec::new();
         // When the last commit ended: an urgent put that comes soon after
         // it finds the journal busy, and waits a moment for others to share
         // its fsync.
         let mut last_commit: Option<Instant> = None;
-        while queue.next_batch(&mut batch, last_commit) {
+        while queue.next_batch(
+            &mut batch,
+            usize::MAX,
+            SOON,
+            Some((BUSY, GATHER, last_commit)),
+        ) {
             let result = self.commit(&batch);
             last_commit = Some(Instant::now());
             for put in batch.drain(..) {

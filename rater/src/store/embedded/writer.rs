@@ -15,12 +15,13 @@
 use super::ops::{lock, SharedOps};
 use super::record::{encode, Entry};
 use super::Publish;
+use crate::store::commit_queue::CommitQueue;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub const LOG_FILE: &str = "accounts.log";
@@ -45,8 +46,6 @@ pub(super) enum Msg {
         bytes: Box<[u8]>,
         /// What readers may see once the record is on disk.
         publish: Publish,
-        /// It may wait up to [`SOON`] for its commit (see `commit_soon`).
-        soon: bool,
         ack: oneshot::Sender<Result<(), String>>,
     },
     Compact {
@@ -73,8 +72,15 @@ pub(super) struct WriterState {
 pub(super) type Hook = Option<Box<dyn FnMut() -> std::io::Result<()> + Send>>;
 
 pub(super) struct Writer {
-    tx: mpsc::Sender<Msg>,
+    queue: Arc<CommitQueue<Msg>>,
     pub failed: Arc<AtomicBool>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // The thread commits what is queued, then ends.
+        self.queue.close();
+    }
 }
 
 impl Writer {
@@ -86,7 +92,8 @@ impl Writer {
         compact_at: u64,
         hook: Hook,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(CommitQueue::default());
+        let rx = queue.clone();
         let failed = Arc::new(AtomicBool::new(false));
         let mut job = Job {
             dir: dir.to_path_buf(),
@@ -99,8 +106,8 @@ impl Writer {
         };
         std::thread::Builder::new()
             .name("tollgate-wal".into())
-            .spawn(move || job.run(rx))?;
-        Ok(Writer { tx, failed })
+            .spawn(move || job.run(&rx))?;
+        Ok(Writer { queue, failed })
     }
 
     /// Queues a record; once it is on disk, publishes `publish`, then
@@ -121,15 +128,15 @@ impl Writer {
             ));
             return rx;
         }
-        if let Err(mpsc::SendError(Msg::Append { ack, .. })) = self.tx.send(Msg::Append {
+        let msg = Msg::Append {
             key,
             removed,
             op,
             bytes,
             publish,
-            soon,
             ack,
-        }) {
+        };
+        if let Err(Msg::Append { ack, .. }) = self.queue.push(msg, !soon) {
             let _ = ack.send(Err("the account log writer has stopped".into()));
         }
         rx
@@ -138,7 +145,7 @@ impl Writer {
     /// Fires once everything queued before it is on disk (or failed).
     pub fn barrier(&self) -> Ack {
         let (ack, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(Msg::Barrier { ack })) = self.tx.send(Msg::Barrier { ack }) {
+        if let Err(Msg::Barrier { ack }) = self.queue.push(Msg::Barrier { ack }, true) {
             let _ = ack.send(Err("the account log writer has stopped".into()));
         }
         rx
@@ -147,7 +154,7 @@ impl Writer {
     /// Writes a snapshot and truncates the log.
     pub fn compact(&self) -> Ack {
         let (ack, rx) = oneshot::channel();
-        if let Err(mpsc::SendError(Msg::Compact { ack })) = self.tx.send(Msg::Compact { ack }) {
+        if let Err(Msg::Compact { ack }) = self.queue.push(Msg::Compact { ack }, true) {
             let _ = ack.send(Err("the account log writer has stopped".into()));
         }
         rx
@@ -165,19 +172,17 @@ struct Job {
 }
 
 impl Job {
-    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+    fn run(&mut self, queue: &CommitQueue<Msg>) {
         let mut buf = Vec::with_capacity(1 << 20);
         let mut acks = Vec::new();
         let mut publishes = Vec::new();
         let mut compacts = Vec::new();
-        while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        // A batch of only changes that may wait is held up to SOON for
+        // others to share its fsync; any other message commits at once.
+        while queue.next_batch(&mut batch, 8192, SOON, None) {
             buf.clear();
-            // While every change in the batch may wait, the batch waits
-            // (until its first is SOON old) for others to share its fsync.
-            let due = std::time::Instant::now() + SOON;
-            let mut waiting = true;
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
+            for msg in batch.drain(..) {
                 match msg {
                     Msg::Append {
                         key,
@@ -185,10 +190,8 @@ impl Job {
                         op,
                         bytes,
                         publish,
-                        soon,
                         ack,
                     } => {
-                        waiting &= soon;
                         buf.extend_from_slice(&bytes);
                         if removed {
                             self.state.latest.remove(&key);
@@ -201,21 +204,8 @@ impl Job {
                         publishes.push(publish);
                         acks.push(ack);
                     }
-                    Msg::Compact { ack } => {
-                        waiting = false;
-                        compacts.push(ack)
-                    }
-                    Msg::Barrier { ack } => {
-                        waiting = false;
-                        acks.push(ack)
-                    }
-                }
-                if acks.len() < 8192 {
-                    next = rx.try_recv().ok();
-                    if next.is_none() && waiting {
-                        let left = due.saturating_duration_since(std::time::Instant::now());
-                        next = rx.recv_timeout(left).ok();
-                    }
+                    Msg::Compact { ack } => compacts.push(ack),
+                    Msg::Barrier { ack } => acks.push(ack),
                 }
             }
             let result = if self.failed.load(Ordering::Acquire) {
