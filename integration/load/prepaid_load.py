@@ -83,8 +83,9 @@ def main():
                          "(options from $PERF_ARGS, default `-F 999 -g`)")
     a = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "tollgate", "-p", "integration",
-                    "--bin", "tollgate", "--bin", "fake-freeswitch"], cwd=ROOT, check=True)
+    if not os.environ.get("LOAD_NO_BUILD"):  # set: run the binaries as built (another build's target dir)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "tollgate", "-p", "integration",
+                        "--bin", "tollgate", "--bin", "fake-freeswitch"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="tollgate-load-")
     esl, rpc_port, http = free_port(), free_port(), free_port()
     template = json.load(open(os.path.join(os.path.dirname(__file__), "prepaid_call.json")))
