@@ -226,16 +226,11 @@ impl Command {
 
     /// Writes the command and its terminating blank line.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), CodecError> {
-        check_text(&self.line)?;
-        if self.line.is_empty() {
-            return Err(CodecError::InvalidCommandText(String::new()));
-        }
+        self.check()?;
         dst.reserve(self.line.len() + 2 + self.body.as_ref().map_or(0, |b| b.len() + 32));
         dst.put_slice(self.line.as_bytes());
         dst.put_u8(b'\n');
         for (name, value) in self.headers.iter() {
-            check_header_name(name)?;
-            check_text(value)?;
             if name.eq_ignore_ascii_case("Content-Length") {
                 continue;
             }
@@ -249,6 +244,24 @@ impl Command {
             dst.put_slice(body);
         } else {
             dst.put_u8(b'\n');
+        }
+        Ok(())
+    }
+}
+
+impl Command {
+    /// Whether [`Command::encode`] would write the command: its line is
+    /// one non-empty line, and its headers are writable (no newline in a
+    /// name or value). Checked before anything is written, so a refused
+    /// command leaves the output untouched.
+    pub fn check(&self) -> Result<(), CodecError> {
+        check_text(&self.line)?;
+        if self.line.is_empty() {
+            return Err(CodecError::InvalidCommandText(String::new()));
+        }
+        for (name, value) in self.headers.iter() {
+            check_header_name(name)?;
+            check_text(value)?;
         }
         Ok(())
     }

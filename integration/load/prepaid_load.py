@@ -78,9 +78,14 @@ def main():
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--talk", type=float, default=35)
     ap.add_argument("--consoles", type=int, default=0)
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record tollgate with `perf record` into FILE for the whole load "
+                         "(options from $PERF_ARGS, default `-F 999 -g`)")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "tollgate", "-p", "integration",
-                    "--bin", "tollgate", "--bin", "fake-freeswitch"], cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    if not os.environ.get("LOAD_NO_BUILD"):  # set: run the binaries as built (another build's target dir)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "tollgate", "-p", "integration",
+                        "--bin", "tollgate", "--bin", "fake-freeswitch"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="tollgate-load-")
     esl, rpc_port, http = free_port(), free_port(), free_port()
     template = json.load(open(os.path.join(os.path.dirname(__file__), "prepaid_call.json")))
@@ -98,7 +103,7 @@ def main():
     }
     json.dump(config, open(f"{tmp}/tollgate.json", "w"))
     env = dict(os.environ, RUST_LOG="warn")
-    tg = subprocess.Popen([f"{ROOT}/target/release/tollgate", "serve", "--config", f"{tmp}/tollgate.json"],
+    tg = subprocess.Popen([f"{target}/release/tollgate", "serve", "--config", f"{tmp}/tollgate.json"],
                           env=env, stderr=open(f"{tmp}/tollgate.log", "w"))
     for _ in range(200):
         try:
@@ -120,13 +125,30 @@ def main():
                                      str(http), str(a.consoles)], stdout=subprocess.PIPE, text=True)
         time.sleep(1)
     base_rss = rss_kib(tg.pid)
+    cpu_before = cpu_seconds(tg.pid)
+    perf = None
+    if a.perf:
+        # PERF_STAT=event,event counts instead (`perf stat`), e.g. syscalls:sys_enter_fdatasync.
+        if os.environ.get("PERF_STAT"):
+            perf_cmd = ["stat", "-e", os.environ["PERF_STAT"]]
+        else:
+            perf_cmd = ["record", *os.environ.get("PERF_ARGS", "-F 999 -g").split()]
+        perf = subprocess.Popen(["perf", *perf_cmd, "-o", a.perf, "-p", str(tg.pid)],
+                                stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/perf.log", "w"))
     lead = 3.0
-    sw = subprocess.Popen([f"{ROOT}/target/release/fake-freeswitch", "--listen", f"127.0.0.1:{esl}",
+    sw = subprocess.Popen([f"{target}/release/fake-freeswitch", "--listen", f"127.0.0.1:{esl}",
                            "--load-calls", str(a.calls), "--load-rate", str(a.rate), "--load-at", str(lead),
                            "--load-template", f"{tmp}/call.json", "--exit-when-idle", "--records", f"{tmp}/records.json"],
                           stderr=open(f"{tmp}/switch.log", "w"))
     peak_calls, peak_rss, started = 0, base_rss, time.time()
-    while sw.poll() is None:
+    sw_cpu = None
+    while sw_cpu is None:
+        # wait4 reaps the simulator with its CPU time (user + system).
+        pid, _, usage = os.wait4(sw.pid, os.WNOHANG)
+        if pid:
+            sw_cpu = usage.ru_utime + usage.ru_stime
+            sw.returncode = 0
+            break
         text = get(f"http://127.0.0.1:{http}/metrics")
         active = int(metric(text, "tollgate_active_calls"))
         rss = rss_kib(tg.pid)
@@ -154,6 +176,8 @@ def main():
     left = sum(Decimal(str(b["Value"])) for b in acct["BalanceMap"]["*monetary"])
     answered = sum(1 for r in records if r["answered"])
     cpu = cpu_seconds(tg.pid)
+    if perf:
+        perf.send_signal(signal.SIGINT); perf.wait(timeout=120)
     console_line = None
     if consoles:
         console_cpu = cpu_seconds(consoles.pid)
@@ -164,9 +188,13 @@ def main():
     print(f"calls placed {len(records)}, answered {answered}, peak concurrent {peak_calls}")
     print(f"authorizations {int(auths)}, p99 CHANNEL_PARK -> commands issued <= {le * 1000:g} ms, "
           f"-> switch's answers <= {rt * 1000:g} ms (histogram buckets)")
+    dist = re.findall(r'tollgate_authorization_seconds_bucket\{le="([^"]+)"\} (\S+)', text)
+    print("CHANNEL_PARK -> commands issued, cumulative: " + ", ".join(f"<={le}s {int(float(v))}" for le, v in dist))
     print(f"tollgate RSS: base {base_rss / 1024:.1f} MiB, at peak {peak_rss / 1024:.1f} MiB, "
           f"{per_call:.0f} bytes per active call beyond the base")
     print(f"tollgate CPU: {cpu:.1f} s for {len(records)} calls ({cpu * 1e3 / max(len(records), 1):.2f} ms per call)")
+    print(f"simulator CPU: {sw_cpu:.1f} s ({sw_cpu * 1e3 / max(len(records), 1):.2f} ms per call); "
+          f"tollgate CPU before the load (start, plan, idle): {cpu_before:.1f} s")
     print(f"calls billed wrong: {len(wrong)} (first: {wrong[:3]})")
     print(f"account: expected to lose {expected_total}, lost {start_money - left}")
     if console_line:

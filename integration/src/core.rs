@@ -13,7 +13,7 @@
 //! kept here as due times; one task per call sleeps until the earliest and
 //! calls [`Core::run_due`] (see `switch.rs`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use esl::Event;
@@ -48,6 +48,66 @@ pub(crate) struct SchedTask {
     pub group: String,
     pub when: SimTime,
     pub kind: TaskKind,
+}
+
+/// The scheduler's tasks by id, indexed by group and (`sched_api` tasks)
+/// by due time: with tens of thousands of calls up, finding the next task
+/// due, a group to delete or a hung-up channel's tasks by scanning every
+/// task was most of the load simulator's CPU.
+#[derive(Default)]
+pub(crate) struct Sched {
+    tasks: BTreeMap<u32, SchedTask>,
+    /// `sched_api` tasks, by (due time, id).
+    api_due: BTreeSet<(SimTime, u32)>,
+    /// Task ids by group.
+    groups: HashMap<String, Vec<u32>>,
+}
+
+impl Sched {
+    pub(crate) fn get(&self, id: &u32) -> Option<&SchedTask> {
+        self.tasks.get(id)
+    }
+
+    pub(crate) fn insert(&mut self, id: u32, task: SchedTask) {
+        self.remove(&id);
+        if matches!(task.kind, TaskKind::Api { .. }) {
+            self.api_due.insert((task.when, id));
+        }
+        self.groups.entry(task.group.clone()).or_default().push(id);
+        self.tasks.insert(id, task);
+    }
+
+    pub(crate) fn remove(&mut self, id: &u32) -> Option<SchedTask> {
+        let task = self.tasks.remove(id)?;
+        self.api_due.remove(&(task.when, *id));
+        if let Some(ids) = self.groups.get_mut(&task.group) {
+            ids.retain(|x| x != id);
+            if ids.is_empty() {
+                self.groups.remove(&task.group);
+            }
+        }
+        Some(task)
+    }
+
+    /// The ids of `group`'s tasks, in id order.
+    pub(crate) fn group(&self, group: &str) -> Vec<u32> {
+        let mut ids = self.groups.get(group).cloned().unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// When the next `sched_api` task is due.
+    pub(crate) fn next_api_due(&self) -> Option<SimTime> {
+        self.api_due.first().map(|(when, _)| *when)
+    }
+
+    /// The earliest `sched_api` task due by `upto` (by time, then id).
+    pub(crate) fn first_api_due_by(&self, upto: SimTime) -> Option<u32> {
+        self.api_due
+            .first()
+            .filter(|(when, _)| *when <= upto)
+            .map(|(_, id)| *id)
+    }
 }
 
 /// What a scheduler task does.
@@ -109,7 +169,7 @@ pub(crate) struct Core {
     reserved: HashSet<String>,
     records: HashMap<String, CallRecord>,
     record_order: Vec<String>,
-    sched: BTreeMap<u32, SchedTask>,
+    sched: Sched,
     next_task: u32,
     listeners: Vec<Arc<Listener>>,
     seq: u64,
@@ -146,7 +206,7 @@ impl Core {
             reserved: HashSet::new(),
             records: HashMap::new(),
             record_order: Vec::new(),
-            sched: BTreeMap::new(),
+            sched: Sched::default(),
             next_task: 1,
             listeners: Vec::new(),
             seq: 0,
@@ -1111,7 +1171,11 @@ impl Core {
         // time (sched_del counts them). Other calls' tasks are theirs to run,
         // even when their timers fire late on a loaded machine.
         let uuid = ch.uuid.clone();
-        self.sched.retain(|_, t| t.group != uuid || t.when > at);
+        for id in self.sched.group(&uuid) {
+            if self.sched.get(&id).is_some_and(|t| t.when <= at) {
+                self.sched.remove(&id);
+            }
+        }
         ch.notify.notify_one();
         self.ended.send_modify(|n| *n += 1);
     }
@@ -1348,9 +1412,9 @@ impl Core {
                 .collect()
         } else {
             self.sched
-                .iter()
-                .filter(|(_, t)| t.group == what && t.when > now)
-                .map(|(id, _)| *id)
+                .group(what)
+                .into_iter()
+                .filter(|id| self.sched.get(id).is_some_and(|t| t.when > now))
                 .collect()
         };
         for id in &ids {
@@ -1389,11 +1453,7 @@ impl Core {
 
     /// When the next `sched_api` task is due.
     pub(crate) fn next_api_due(&self) -> Option<SimTime> {
-        self.sched
-            .values()
-            .filter(|t| matches!(t.kind, TaskKind::Api { .. }))
-            .map(|t| t.when)
-            .min()
+        self.sched.next_api_due()
     }
 
     /// Runs the earliest `sched_api` task due by `upto` through `run`
@@ -1404,12 +1464,7 @@ impl Core {
         upto: SimTime,
         run: impl FnOnce(&mut Core, &str) -> String,
     ) -> bool {
-        let due = self
-            .sched
-            .iter()
-            .filter(|(_, t)| matches!(t.kind, TaskKind::Api { .. }) && t.when <= upto)
-            .min_by_key(|(id, t)| (t.when, **id))
-            .map(|(id, _)| *id);
+        let due = self.sched.first_api_due_by(upto);
         let Some(id) = due else {
             return false;
         };

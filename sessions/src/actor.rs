@@ -364,12 +364,26 @@ impl CallActor {
         }
     }
 
+    /// Persists the session at once: the call waits in the park on it.
     async fn persist(&self) {
-        let put = self
-            .shared
-            .store
-            .put_session(&self.uuid, &self.alias, self.rec.as_ref())
-            .await;
+        self.persist_with(true).await
+    }
+
+    /// Persists the session, durably before this returns as ever, but
+    /// letting the journal hold it a few milliseconds to share an fsync:
+    /// for writes no caller waits on (the answer, a debit's record, the
+    /// end of a call).
+    async fn persist_soon(&self) {
+        self.persist_with(false).await
+    }
+
+    async fn persist_with(&self, now: bool) {
+        let store = &self.shared.store;
+        let rec = self.rec.as_ref();
+        let put = match now {
+            true => store.put_session(&self.uuid, &self.alias, rec).await,
+            false => store.put_session_soon(&self.uuid, &self.alias, rec).await,
+        };
         if let Err(e) = put {
             warn!(error = %e, "could not persist the session");
         }
@@ -769,7 +783,7 @@ impl CallActor {
             self.armed = Some((answer_time.timestamp() + limit.as_secs() as i64, 0, None));
         }
         info!("answered");
-        self.persist().await;
+        self.persist_soon().await;
         crate::crash::point("answer.persisted");
         if prepaid {
             if paid.is_zero() {
@@ -821,7 +835,10 @@ impl CallActor {
         // What follows this interval, for the limit the debit's reply sets.
         let rest = delta(cfg.max_call_duration.saturating_sub(to));
         let origin = self.origin(rec.loop_index);
-        match self.shared.engine.interval_debit(&cd, &origin, rest).await {
+        // The debit is due well before the paid time runs out: it can wait
+        // a few milliseconds to share the store's fsync with other calls.
+        let debit = self.shared.engine.interval_debit(&cd, &origin, rest);
+        match rater::store::commit_soon(debit).await {
             Ok(reply) => {
                 crate::crash::point("debit.debited");
                 self.after_debit(reply, from, to).await
@@ -883,7 +900,7 @@ impl CallActor {
         if grant.exhausted {
             info!(paid_until = ?grant.paid, "credit exhausted; cutting the call when it runs out");
         }
-        self.persist().await;
+        self.persist_soon().await;
         crate::crash::point("debit.persisted");
         if let Some(file) = warn_low {
             let r = self
@@ -1022,7 +1039,7 @@ impl CallActor {
                 };
                 rec.gone = Some(hold);
                 info!(estimate = ?usage, "the call ended unheard; waiting for the switch's CDR");
-                self.persist().await;
+                self.persist_soon().await;
                 crate::crash::point("gone.held");
                 hold
             }
@@ -1083,7 +1100,7 @@ impl CallActor {
                 note: note.to_string(),
                 estimated,
             });
-            self.persist().await;
+            self.persist_soon().await;
             crate::crash::point("settle.intent");
         }
         let Some(rec) = self.rec.take() else {
@@ -1100,23 +1117,26 @@ impl CallActor {
             {
                 None
             }
+            // The call has ended: its settlement can wait a few
+            // milliseconds to share the store's fsync with other calls.
             RequestType::Prepaid | RequestType::PseudoPrepaid => Some(
-                self.shared
-                    .engine
-                    .settle(
-                        &cd,
-                        &rec.charges,
-                        &self.origin(0),
-                        Shortfall::TakeWhatCovers,
-                    )
-                    .await,
+                rater::store::commit_soon(self.shared.engine.settle(
+                    &cd,
+                    &rec.charges,
+                    &self.origin(0),
+                    Shortfall::TakeWhatCovers,
+                ))
+                .await,
             ),
             RequestType::Postpaid if usage.is_zero() => None,
             RequestType::Postpaid => Some(
-                self.shared
-                    .engine
-                    .settle(&cd, &[], &self.origin(0), Shortfall::Force)
-                    .await,
+                rater::store::commit_soon(self.shared.engine.settle(
+                    &cd,
+                    &[],
+                    &self.origin(0),
+                    Shortfall::Force,
+                ))
+                .await,
             ),
             RequestType::Rated | RequestType::None => None,
         };
@@ -1190,20 +1210,30 @@ impl CallActor {
             estimated,
         };
         info!(usage = ?usage, %cost, "settled");
-        match self.shared.store.put_cdr(&self.uuid, &cdr).await {
+        // The record and the end of the session in one journal write.
+        let store = &self.shared.store;
+        match store
+            .put_cdr_forget_session(&self.uuid, &self.alias, &cdr)
+            .await
+        {
             Ok(()) => {
-                if self.shared.store.journal().is_some() {
+                if store.journal().is_some() {
                     self.shared
                         .pending_cdrs
                         .push(cdr.order_id, self.uuid.clone());
                 }
                 self.shared.publish_cdr(&cdr);
+                crate::crash::point("settle.recorded");
+                self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
+                self.shared.publish_session(&self.uuid, &self.alias, None);
             }
-            Err(e) => warn!(error = %e, "could not write the call record"),
+            Err(e) => {
+                warn!(error = %e, "could not write the call record");
+                crate::crash::point("settle.recorded");
+                self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
+                self.persist_soon().await;
+            }
         }
-        crate::crash::point("settle.recorded");
-        self.shared.metrics.settled.fetch_add(1, Ordering::Relaxed);
-        self.persist().await;
         Next::Done
     }
 }

@@ -76,6 +76,9 @@ pub(crate) struct Engine {
 
 type Conn<S> = Framed<S, ClientCodec>;
 
+/// At most this many commands are written before a flush.
+const MAX_UNFLUSHED: usize = 64;
+
 impl Engine {
     pub(crate) fn new(
         subs: Subscriptions,
@@ -152,8 +155,22 @@ impl Engine {
                 },
                 req = self.requests.recv() => match req {
                     Some(req) => {
-                        if let Err(exit) = self.write_request(conn, req, pending).await {
-                            return exit;
+                        // Every command already queued goes out in one
+                        // write (the switch answers them in order anyway):
+                        // under load, one syscall serves several calls.
+                        let (mut next, mut fed) = (Some(req), 0);
+                        while let Some(req) = next.take() {
+                            if let Err(exit) = self.write_request(conn, req, pending).await {
+                                return exit;
+                            }
+                            fed += 1;
+                            if fed < MAX_UNFLUSHED {
+                                next = self.requests.try_recv().ok();
+                            }
+                        }
+                        if let Err(e) = SinkExt::<&Command>::flush(conn).await {
+                            let reason = format!("write failed: {e}");
+                            return self.lost(reason);
                         }
                     }
                     None => return Exit::Shutdown,
@@ -192,7 +209,7 @@ impl Engine {
         if reply.is_closed() {
             return Ok(()); // caller already gave up before it was sent
         }
-        if let Err(e) = cmd.encode(&mut bytes::BytesMut::new()) {
+        if let Err(e) = cmd.check() {
             let _ = reply.send(Err(e.into()));
             return Ok(());
         }
@@ -204,7 +221,8 @@ impl Engine {
             self.exiting = true;
         }
         tracing::trace!(command = %cmd.redacted_line(), "send");
-        if let Err(e) = conn.send(&cmd).await {
+        // Fed, not flushed: the caller flushes once the queue is empty.
+        if let Err(e) = conn.feed(&cmd).await {
             let reason = format!("write failed: {e}");
             let _ = reply.send(Err(ClientError::ConnectionLost(reason.clone())));
             return Err(self.lost(reason));

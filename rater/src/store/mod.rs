@@ -9,6 +9,7 @@
 //! (`get`, `list`) return only durable states (on disk, or committed):
 //! never a change still on its way, which a crash could take back.
 
+pub mod commit_queue;
 pub mod embedded;
 pub mod frames;
 pub mod postgres;
@@ -16,6 +17,25 @@ pub mod postgres;
 use crate::account::{Account, AccountError, AccountKey};
 use async_trait::async_trait;
 use serde_json::Value;
+
+tokio::task_local! {
+    static COMMIT_SOON: bool;
+}
+
+/// Runs `f` with its store changes marked as able to wait a few
+/// milliseconds for their commit (still durable before `update` returns):
+/// a store that commits in groups may hold them to share one fsync with
+/// others (the embedded store, up to [`embedded::SOON`]); the others
+/// ignore it. For changes no one waits on at once, like a running call's
+/// next interval debit.
+pub async fn commit_soon<F: std::future::Future>(f: F) -> F::Output {
+    COMMIT_SOON.scope(true, f).await
+}
+
+/// Whether the change being made may wait (see [`commit_soon`]).
+pub fn may_commit_soon() -> bool {
+    COMMIT_SOON.try_with(|soon| *soon).unwrap_or(false)
+}
 
 /// Identifies one operation for idempotency (CGRateS `CgrID`/`OriginID` plus `RunID`).
 pub type OpId = String;

@@ -15,7 +15,10 @@
 //!   appends and fsyncs in groups (whatever is queued during one fsync goes
 //!   into the next), then points the index at the new records, then
 //!   acknowledges: a `get` after `put` returned sees the new value, and the
-//!   order of records in the file is the order of index updates.
+//!   order of records in the file is the order of index updates. A put
+//!   says how soon it must be committed ([`Commit`]): at once (a call waits
+//!   on it), or within [`SOON`], so that under load one fsync serves many
+//!   calls' puts (the fsync, not the write, is what costs CPU).
 //! - `get` and `scan` look the keys up in the index, then read the records
 //!   with positioned reads outside the lock and check them; a record that
 //!   cannot be read is logged and treated as absent.
@@ -39,6 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::oneshot;
+pub use writer::{Commit, SOON};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("session journal: {0}")]
@@ -80,12 +84,51 @@ impl Journal {
 
     /// Stores (Some) or deletes (None) `key`, durably.
     pub async fn put(&self, key: &str, value: Option<Value>) -> Result<(), JournalError> {
-        let bytes = record::frame(key, &value)?;
+        self.put_json(key, value.as_ref(), Commit::Now).await
+    }
+
+    /// Stores (Some) or deletes (None) `key`, durably, serialized straight
+    /// from `value` (no JSON tree in between), committed as `commit` says.
+    pub async fn put_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: Option<&T>,
+        commit: Commit,
+    ) -> Result<(), JournalError> {
+        let bytes = record::frame(key, value)?;
+        self.send(key, value.is_some(), bytes, None, commit).await
+    }
+
+    /// Stores `key` and deletes `delete` in one write and one commit:
+    /// readers see both or neither, and a crash keeps the first if any.
+    pub async fn put_then_delete<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        delete: &str,
+        commit: Commit,
+    ) -> Result<(), JournalError> {
+        let bytes = record::frame(key, Some(value))?;
+        let tombstone = record::frame::<()>(delete, None)?;
+        let then = Some((delete.to_string(), false, tombstone));
+        self.send(key, true, bytes, then, commit).await
+    }
+
+    async fn send(
+        &self,
+        key: &str,
+        live: bool,
+        bytes: Vec<u8>,
+        then: Option<(String, bool, Vec<u8>)>,
+        commit: Commit,
+    ) -> Result<(), JournalError> {
         let (ack, done) = oneshot::channel();
         self.writer.send(writer::Put {
             key: key.to_string(),
-            live: value.is_some(),
+            live,
             bytes,
+            then,
+            commit,
             ack,
         })?;
         match done.await {

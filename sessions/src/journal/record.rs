@@ -18,11 +18,20 @@ const HEADER: usize = 8;
 const CHUNK: usize = 1 << 20;
 
 /// The framed record storing (Some) or deleting (None) `key`.
-pub(super) fn frame(key: &str, value: &Option<Value>) -> Result<Vec<u8>, JournalError> {
-    let mut out = Vec::new();
+pub(super) fn frame<T: serde::Serialize>(
+    key: &str,
+    value: Option<&T>,
+) -> Result<Vec<u8>, JournalError> {
+    let mut out = Vec::with_capacity(256);
+    let mut failed = None;
     frames::frame_with(&mut out, |out| {
-        serde_json::to_writer(out, &(key, value)).expect("a JSON value always serializes")
+        if let Err(e) = serde_json::to_writer(out, &(key, value)) {
+            failed = Some(e);
+        }
     });
+    if let Some(e) = failed {
+        return Err(JournalError(format!("{key}: {e}")));
+    }
     if out.len() - HEADER > frames::MAX_PAYLOAD {
         // Written, it could not be read back, and replay would stop at it.
         return Err(JournalError(format!(

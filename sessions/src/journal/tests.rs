@@ -290,3 +290,39 @@ async fn reads_racing_puts_and_rewrites_see_whole_values() {
     drop(Arc::try_unwrap(j).ok().unwrap());
     assert_eq!(last(&Journal::open(&path).unwrap()), expected);
 }
+
+#[tokio::test]
+async fn puts_that_may_wait_are_durable_when_they_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.journal");
+    {
+        let j = Journal::open(&path).unwrap();
+        // Alone, then along with an urgent put.
+        j.put_json("session:a", Some(&json!({"n": 1})), Commit::Soon)
+            .await
+            .unwrap();
+        let two = json!({"n": 2});
+        let soon = j.put_json("session:b", Some(&two), Commit::Soon);
+        let now = j.put("session:c", Some(json!({"n": 3})));
+        let (b, c) = tokio::join!(soon, now);
+        b.unwrap();
+        c.unwrap();
+        assert_eq!(j.get("session:b"), Some(json!({"n": 2})));
+        // A record and a tombstone in one write: seen together.
+        j.put_then_delete("cdr:a", &json!({"cost": 1}), "session:a", Commit::Soon)
+            .await
+            .unwrap();
+        assert_eq!(j.get("session:a"), None);
+        assert_eq!(j.get("cdr:a"), Some(json!({"cost": 1})));
+    }
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(
+        j.scan("session:"),
+        vec![
+            ("session:b".to_string(), json!({"n": 2})),
+            ("session:c".to_string(), json!({"n": 3}))
+        ]
+    );
+    assert_eq!(j.get("cdr:a"), Some(json!({"cost": 1})));
+    assert_eq!(records(&path).len(), 5);
+}

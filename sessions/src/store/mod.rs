@@ -10,7 +10,7 @@
 
 pub(crate) mod pg;
 
-use crate::journal::{Journal, JournalError};
+use crate::journal::{Commit, Journal, JournalError};
 use crate::record::{Cdr, SessionRecord};
 pub use pg::PgSessions;
 use std::sync::Arc;
@@ -82,16 +82,31 @@ impl SessionStore {
         alias: &str,
         rec: Option<&SessionRecord>,
     ) -> Result<(), StoreError> {
+        self.put_session_with(uuid, alias, rec, Commit::Now).await
+    }
+
+    /// As [`SessionStore::put_session`], for a caller that can wait a few
+    /// milliseconds: the journal may hold the write (up to
+    /// [`crate::journal::SOON`]) to share an fsync with other calls'.
+    pub async fn put_session_soon(
+        &self,
+        uuid: &str,
+        alias: &str,
+        rec: Option<&SessionRecord>,
+    ) -> Result<(), StoreError> {
+        self.put_session_with(uuid, alias, rec, Commit::Soon).await
+    }
+
+    async fn put_session_with(
+        &self,
+        uuid: &str,
+        alias: &str,
+        rec: Option<&SessionRecord>,
+        commit: Commit,
+    ) -> Result<(), StoreError> {
         match self {
             SessionStore::Journal { journal, .. } => {
-                let value = match rec {
-                    Some(r) => Some(
-                        serde_json::to_value(r)
-                            .map_err(|e| StoreError::Journal(JournalError(e.to_string())))?,
-                    ),
-                    None => None,
-                };
-                Ok(journal.put(&session_key(uuid), value).await?)
+                Ok(journal.put_json(&session_key(uuid), rec, commit).await?)
             }
             SessionStore::Postgres(pg) => pg.put_session(uuid, alias, rec).await,
         }
@@ -153,12 +168,31 @@ impl SessionStore {
     /// Stores call `uuid`'s record (a record written again replaces it).
     pub async fn put_cdr(&self, uuid: &str, cdr: &Cdr) -> Result<(), StoreError> {
         match self {
-            SessionStore::Journal { journal, .. } => {
-                let value = serde_json::to_value(cdr)
-                    .map_err(|e| StoreError::Journal(JournalError(e.to_string())))?;
-                Ok(journal.put(&cdr_key(uuid), Some(value)).await?)
-            }
+            // No one is kept waiting by a record a few milliseconds late.
+            SessionStore::Journal { journal, .. } => Ok(journal
+                .put_json(&cdr_key(uuid), Some(cdr), Commit::Soon)
+                .await?),
             SessionStore::Postgres(pg) => pg.put_cdr(uuid, cdr).await,
+        }
+    }
+
+    /// Stores call `uuid`'s record and forgets its session: in the
+    /// journal one write (both seen at once, the record kept first if a
+    /// crash cuts it), on PostgreSQL the record, then the session.
+    pub async fn put_cdr_forget_session(
+        &self,
+        uuid: &str,
+        alias: &str,
+        cdr: &Cdr,
+    ) -> Result<(), StoreError> {
+        match self {
+            SessionStore::Journal { journal, .. } => Ok(journal
+                .put_then_delete(&cdr_key(uuid), cdr, &session_key(uuid), Commit::Soon)
+                .await?),
+            SessionStore::Postgres(pg) => {
+                pg.put_cdr(uuid, cdr).await?;
+                pg.put_session(uuid, alias, None).await
+            }
         }
     }
 

@@ -342,14 +342,18 @@ impl AccountStore for EmbeddedStore {
         // account's order. An op is remembered first, and queued under the
         // ops' lock, so the log holds ops in the order they are numbered
         // and a snapshot finds every op the log holds (see `ops`).
+        let soon = super::may_commit_soon();
         let ack = match op {
             Some(id) => {
                 let record = op_record(id, &reply);
                 let mut ops = lock(&self.ops);
                 let n = ops.remember(id, record);
-                self.writer.append(entry.key, removed, n, bytes, publish)
+                self.writer
+                    .append(entry.key, removed, n, bytes, publish, soon)
             }
-            None => self.writer.append(entry.key, removed, None, bytes, publish),
+            None => self
+                .writer
+                .append(entry.key, removed, None, bytes, publish, soon),
         };
         // The next change builds on this one now; readers see it once the
         // writer has published it.
