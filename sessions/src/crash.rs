@@ -35,8 +35,8 @@ pub fn point(_name: &str) {}
 pub const POINTS: &[&str] = &[
     "park.intent",
     "park.reserved",
-    "park.persisted",
     "park.commanded",
+    "park.persisted",
     "answer.persisted",
     "debit.debited",
     "debit.persisted",
