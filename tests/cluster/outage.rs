@@ -5,7 +5,7 @@
 
 use crate::common::{decimal, price, recorded_call, RpcClient};
 use crate::harness::{enabled, wait_for};
-use crate::takeover::{cluster_with_switch, owner};
+use crate::takeover::{cluster_with_switch, ended, owner};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -61,15 +61,7 @@ fn postgres_down_for_10_s_fails_fast_and_bills_nothing_twice() {
     }
     let mut total = Decimal::ZERO;
     for uuid in &uuids {
-        let rec = rt
-            .block_on(sw.wait_for_end(uuid, Duration::from_secs(120)))
-            .expect("call ends");
-        let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
-        let cdr = wait_for(Duration::from_secs(60), "the call's record", || {
-            let list = cluster.records(uuid);
-            assert!(list.len() <= 1, "{uuid}: {list:?}");
-            list.into_iter().next()
-        });
+        let (talked, cdr) = ended(&cluster, &rt, &sw, uuid);
         assert_eq!(
             decimal(&cdr["Cost"]),
             price(talked),

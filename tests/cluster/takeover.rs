@@ -50,6 +50,26 @@ pub fn cluster_with_switch() -> (Cluster, tokio::runtime::Runtime, FakeSwitch) {
     (cluster, rt, sw)
 }
 
+/// Waits for call `uuid` to end and for its one call record: how long it
+/// talked (simulated seconds, by the switch) and the record.
+pub fn ended(
+    cluster: &Cluster,
+    rt: &tokio::runtime::Runtime,
+    sw: &FakeSwitch,
+    uuid: &str,
+) -> (f64, Value) {
+    let rec = rt
+        .block_on(sw.wait_for_end(uuid, Duration::from_secs(120)))
+        .expect("call ends");
+    let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
+    let cdr = wait_for(Duration::from_secs(60), "the call's record", || {
+        let list = cluster.records(uuid);
+        assert!(list.len() <= 1, "{uuid}: {list:?}");
+        list.into_iter().next()
+    });
+    (talked, cdr)
+}
+
 /// The node that controls the switch, as the live sessions say.
 pub fn owner(cluster: &Cluster, calls: usize) -> String {
     wait_for(
@@ -132,15 +152,7 @@ fn killing_the_switch_owner_loses_no_call_and_bills_each_exactly_once() {
     );
     let mut total = Decimal::ZERO;
     for uuid in &uuids {
-        let rec = rt
-            .block_on(sw.wait_for_end(uuid, Duration::from_secs(120)))
-            .expect("call ends");
-        let talked = (rec.ended_at.unwrap() - rec.answered_at.unwrap()) as f64 / 1e6;
-        let cdr = wait_for(Duration::from_secs(60), "the call's record", || {
-            let list = cluster.records(uuid);
-            assert!(list.len() <= 1, "{uuid}: {list:?}");
-            list.into_iter().next()
-        });
+        let (talked, cdr) = ended(&cluster, &rt, &sw, uuid);
         let cost = decimal(&cdr["Cost"]);
         if *uuid == poor {
             assert!(talked < 120.0, "the poor call was cut: talked {talked} s");
