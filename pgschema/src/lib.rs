@@ -21,6 +21,9 @@ use std::error::Error as StdError;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }

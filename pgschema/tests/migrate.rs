@@ -5,49 +5,25 @@
 use pgschema::{migrate, Applied, SchemaError};
 use tokio_postgres::NoTls;
 
-fn pg_url() -> Option<String> {
-    match std::env::var("TOLLGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TOLLGATE_TEST_PG_URL must be set under CI"
-            );
-            eprintln!("TOLLGATE_TEST_PG_URL unset: skipping");
-            None
-        }
-    }
-}
-
 async fn client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(conn);
     client
 }
 
-/// A fresh database `tg_<random>`, dropped with the guard.
-struct Db {
-    admin_url: String,
-    name: String,
-    url: String,
+/// A fresh database (`pgschema::testing`), dropped with the guard.
+struct Db(pgschema::testing::TestDb);
+
+impl std::ops::Deref for Db {
+    type Target = pgschema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Db {
     async fn create() -> Option<Db> {
-        let admin_url = pg_url()?;
-        let name = format!("tg_{}", uuid::Uuid::new_v4().simple());
-        client(&admin_url)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let url = format!("{base}/{name}");
-        Some(Db {
-            admin_url,
-            name,
-            url,
-        })
+        pgschema::testing::TestDb::create().map(Db)
     }
 
     async fn tables(&self) -> Vec<String> {
@@ -76,25 +52,6 @@ impl Db {
             .iter()
             .map(|r| r.get(0))
             .collect()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = client(&admin_url)
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
     }
 }
 

@@ -12,14 +12,18 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{pg_url, seed};
+use support::seed;
 use tokio_postgres::NoTls;
 
-/// A fresh database on the test cluster; dropped with the guard.
-struct Db {
-    admin_url: String,
-    name: String,
-    url: String,
+/// A fresh database on the test cluster (`pgschema::testing`); dropped
+/// with the guard.
+struct Db(pgschema::testing::TestDb);
+
+impl std::ops::Deref for Db {
+    type Target = pgschema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 async fn admin(url: &str) -> tokio_postgres::Client {
@@ -30,20 +34,7 @@ async fn admin(url: &str) -> tokio_postgres::Client {
 
 impl Db {
     async fn create() -> Option<Db> {
-        let admin_url = pg_url()?;
-        let name = format!("tollgate_{}", uuid::Uuid::new_v4().simple());
-        admin(&admin_url)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let url = format!("{base}/{name}");
-        Some(Db {
-            admin_url,
-            name,
-            url,
-        })
+        pgschema::testing::TestDb::create().map(Db)
     }
 
     /// Terminates every connection to this database but the caller's.
@@ -58,26 +49,6 @@ impl Db {
             .await
             .unwrap();
         row.get(0)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Best effort, on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = admin(&admin_url)
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-            });
-        })
-        .join();
     }
 }
 

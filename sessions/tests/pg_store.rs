@@ -14,66 +14,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-struct Db {
-    admin_url: String,
-    name: String,
-    url: String,
+/// A database of its own with tollgate's schema, and its nodes.
+struct Db(pgschema::testing::TestDb);
+
+impl Db {
+    async fn create() -> Option<Db> {
+        pgschema::testing::TestDb::migrated().map(Db)
+    }
+
+    fn node(&self, id: &str) -> PgSessions {
+        PgSessions::connect(&self.0.url, Arc::from(id)).unwrap()
+    }
 }
 
 async fn admin(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(conn);
     client
-}
-
-impl Db {
-    async fn create() -> Option<Db> {
-        let admin_url = match std::env::var("TOLLGATE_TEST_PG_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "CI must run the PostgreSQL tests"
-                );
-                eprintln!("TOLLGATE_TEST_PG_URL not set: skipping");
-                return None;
-            }
-        };
-        let name = format!("tollgate_s{}", fastrand::u64(..));
-        admin(&admin_url)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let url = format!("{base}/{name}");
-        pgschema::migrate(&url).await.unwrap();
-        Some(Db {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    fn node(&self, id: &str) -> PgSessions {
-        PgSessions::connect(&self.url, Arc::from(id)).unwrap()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async {
-                admin(&admin_url)
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await
-            })
-        })
-        .join();
-    }
 }
 
 fn session(uuid: &str, alias: &str) -> SessionRecord {
@@ -292,7 +249,7 @@ async fn a_call_has_one_record_and_records_are_filtered_in_order() {
         .collect();
     assert_eq!(ids, ["c2", "c3"]);
     // The columns a billing team queries.
-    let client = admin(&db.url).await;
+    let client = admin(&db.0.url).await;
     let row = client
         .query_one(
             "SELECT cost::text, usage_ns, account FROM tollgate_cdrs WHERE origin_id = 'c1'",

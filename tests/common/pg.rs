@@ -8,78 +8,22 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
-/// The test cluster's URL; `None` (skip) when unset, a failure under CI.
-pub fn pg_url() -> Option<String> {
-    match std::env::var("TOLLGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL tests: TOLLGATE_TEST_PG_URL is not set"
-            );
-            eprintln!("TOLLGATE_TEST_PG_URL not set: skipping the PostgreSQL tests (scripts/test.sh sets it)");
-            None
-        }
+/// A database of its own for one test, with tollgate's schema (see
+/// `pgschema::testing`); dropped with the guard.
+pub struct PgDb(pgschema::testing::TestDb);
+
+impl std::ops::Deref for PgDb {
+    type Target = pgschema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-/// Runs `sql` on `url`, on a runtime of its own (callable from anywhere,
-/// async tests included).
-pub fn execute(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client.batch_execute(&sql).await.unwrap();
-        });
-    })
-    .join()
-    .unwrap();
-}
-
-/// Brings `url`'s schema up to date (`pgschema`), as a starting node does.
-pub fn migrate(url: &str) {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(pgschema::migrate(&url)).unwrap();
-    })
-    .join()
-    .unwrap();
-}
-
-/// A database of its own for one test.
-pub struct PgDb {
-    admin_url: String,
-    name: String,
-    /// `postgres://…/<name>`.
-    pub url: String,
-}
-
 impl PgDb {
-    /// Creates the database with tollgate's schema; `None` without a cluster.
+    /// `None` (skip) without a test cluster; a failure under CI.
     pub fn create() -> Option<PgDb> {
-        let admin_url = pg_url()?;
-        let name = format!("tollgate_t{}_{}", std::process::id(), fastrand::u64(..));
-        execute(&admin_url, &format!("CREATE DATABASE {name}"));
-        let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /database");
-        let url = format!("{base}/{name}");
-        migrate(&url);
-        Some(PgDb {
-            admin_url,
-            name,
-            url,
-        })
+        pgschema::testing::TestDb::migrated().map(PgDb)
     }
 
     /// The URL of this database through `addr` (a proxy) instead.
@@ -94,19 +38,6 @@ impl PgDb {
         let (_, rest) = self.url.split_once('@').expect("user@host in the URL");
         let (host, _) = rest.split_once('/').expect("host/db");
         host.parse().expect("host:port")
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            execute(
-                &url,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-        })
-        .join();
     }
 }
 

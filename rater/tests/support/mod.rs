@@ -93,17 +93,7 @@ pub fn cgrates_fixture() -> TariffPlan {
 /// The throwaway PostgreSQL of `scripts/test.sh`, or `None` outside it.
 /// Under CI its absence is a failure, so the PostgreSQL tests never skip there.
 pub fn pg_url() -> Option<String> {
-    match std::env::var("TOLLGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL tests: TOLLGATE_TEST_PG_URL is not set"
-            );
-            eprintln!("TOLLGATE_TEST_PG_URL not set: skipping the PostgreSQL tests (scripts/test.sh sets it)");
-            None
-        }
-    }
+    pgschema::testing::cluster_url()
 }
 
 /// Creates (or replaces) `key` with one monetary balance "main" of `money`.
