@@ -256,8 +256,9 @@ async fn check_history(client: &Client) -> Result<(), SchemaError> {
     Ok(())
 }
 
-/// `e: cause: cause …`, with a server error's SQLSTATE and detail.
-fn describe(e: &(dyn StdError + 'static)) -> String {
+/// `e: cause: cause …`, with a server error's severity, SQLSTATE and
+/// detail: how every tollgate crate names a PostgreSQL failure.
+pub fn describe(e: &(dyn StdError + 'static)) -> String {
     if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
         if let Some(db) = pg.as_db_error() {
             let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());

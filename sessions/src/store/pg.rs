@@ -33,25 +33,10 @@ pub(crate) fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-/// A tokio-postgres error with the server's words when it has them.
+/// A tokio-postgres error with the server's words when it has them (as
+/// the account store names it).
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::Db(format!(
-            "postgres: {} {}: {}",
-            db.severity(),
-            db.code().code(),
-            db.message()
-        )),
-        None => {
-            let mut text = format!("postgres: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            StoreError::Db(text)
-        }
-    }
+    StoreError::Db(rater::store::postgres::describe_pg(&e))
 }
 
 /// The lease check every session write carries.
@@ -86,10 +71,10 @@ impl PgSessions {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => pg_err(e),
-            e => StoreError::Db(format!("postgres: {e}")),
-        })
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Db(rater::store::postgres::describe_pool(&e)))
     }
 
     pub async fn put_session(

@@ -18,16 +18,8 @@ pub(super) struct DbFailure {
 
 impl DbFailure {
     pub fn of_pg(e: &tokio_postgres::Error) -> Self {
+        let text = format!("postgres: {}", pgschema::describe(e));
         if let Some(db) = e.as_db_error() {
-            let mut text = format!(
-                "postgres: {} {}: {}",
-                db.severity(),
-                db.code().code(),
-                db.message()
-            );
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!(" (detail: {detail})"));
-            }
             let class = &db.code().code()[..2];
             return DbFailure {
                 code: Some(db.code().clone()),
@@ -40,7 +32,7 @@ impl DbFailure {
         DbFailure {
             code: None,
             connection: true,
-            text: format!("postgres: {}", chain(e)),
+            text,
         }
     }
 
@@ -103,6 +95,17 @@ pub(super) fn chain(e: &(dyn StdError + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+/// How a PostgreSQL failure reads in tollgate's errors and logs:
+/// `postgres: ERROR 40001: …`, or the client side's chain of causes.
+pub fn describe_pg(e: &tokio_postgres::Error) -> String {
+    DbFailure::of_pg(e).text
+}
+
+/// As [`describe_pg`], for a failure to get a pooled connection.
+pub fn describe_pool(e: &deadpool_postgres::PoolError) -> String {
+    DbFailure::of_pool(e).text
 }
 
 pub(super) fn pg_err(e: tokio_postgres::Error) -> AccountError {

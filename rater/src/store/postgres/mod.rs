@@ -48,6 +48,7 @@
 
 mod batch;
 mod failure;
+pub use failure::{describe_pg, describe_pool};
 
 use super::{AccountStore, Change};
 use crate::account::{Account, AccountError, AccountKey};
