@@ -4,7 +4,6 @@
 //! up: the switch keeps enforcing each call's limit, and a restart resumes
 //! them.
 
-use crate::actor::CallMsg;
 use crate::archive::Archive;
 use crate::archiver;
 use crate::callinfo::RequestType;
@@ -297,14 +296,6 @@ impl Controller {
         for task in tasks {
             let _ = task.await;
         }
-        let calls: Vec<_> = self
-            .shared
-            .calls
-            .iter()
-            .map(|c| c.mailbox.clone())
-            .collect();
-        for mailbox in calls {
-            let _ = mailbox.send(CallMsg::Stop);
-        }
+        self.shared.stop_calls(None);
     }
 }

@@ -177,15 +177,7 @@ pub(crate) async fn run(
         let _ = stop.send(true);
         let _ = follower.await;
         shared.pools.remove(alias.as_str());
-        let calls: Vec<_> = shared
-            .calls
-            .iter()
-            .filter(|c| *c.alias == *alias)
-            .map(|c| c.mailbox.clone())
-            .collect();
-        for mailbox in calls {
-            let _ = mailbox.send(crate::actor::CallMsg::Stop);
-        }
+        shared.stop_calls(Some(&alias));
         if !lost {
             if let Err(e) = release(&pg, &alias).await {
                 warn!(switch = %alias, error = %e, "could not give the switch's lease back; it lapses on its own");

@@ -40,3 +40,19 @@ pub(crate) struct Shared {
     /// The live feed (see [`crate::live`]).
     pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
 }
+
+impl Shared {
+    /// Stops the tasks of the calls on switch `alias` (every call when
+    /// `None`), leaving the calls up and their sessions persisted.
+    pub(crate) fn stop_calls(&self, alias: Option<&str>) {
+        let calls: Vec<_> = self
+            .calls
+            .iter()
+            .filter(|c| alias.is_none_or(|a| *c.alias == *a))
+            .map(|c| c.mailbox.clone())
+            .collect();
+        for mailbox in calls {
+            let _ = mailbox.send(CallMsg::Stop);
+        }
+    }
+}

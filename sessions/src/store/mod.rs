@@ -60,11 +60,6 @@ fn parse<T: serde::de::DeserializeOwned>(key: &str, v: serde_json::Value) -> Opt
 }
 
 impl SessionStore {
-    /// Whether sessions are shared with other nodes (PostgreSQL).
-    pub fn shared(&self) -> bool {
-        matches!(self, SessionStore::Postgres(_))
-    }
-
     /// The journal, when sessions are on this node's disk.
     pub fn journal(&self) -> Option<&Journal> {
         match self {
