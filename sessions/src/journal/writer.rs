@@ -6,7 +6,7 @@
 
 use super::index::{self, Index, Loc};
 use super::{record, JournalError};
-use rater::store::commit_queue::CommitQueue;
+use rater::store::commit_queue::{CommitQueue, Gather};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// When a put is committed. Every put is acknowledged only once durable;
@@ -24,20 +24,13 @@ use tokio::sync::oneshot;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Commit {
     /// Someone is in a hurry (a call waits in the park): committed at once,
-    /// after a short gather when the journal is busy ([`GATHER`]).
+    /// after a short gather when the journal is busy ([`Gather`]).
     Now,
     /// Committed with the next urgent put, or within [`SOON`]: for writes
     /// whose caller can wait a few milliseconds (a debit's record, the
     /// answer, the end of a call).
     Soon,
 }
-
-/// An urgent put that comes within this of the last commit waits
-/// [`GATHER`] for others before its own; an idle journal commits at once.
-const BUSY: Duration = Duration::from_millis(5);
-
-/// How long an urgent put waits for others under load.
-const GATHER: Duration = Duration::from_micros(300);
 
 /// How long a [`Commit::Soon`] put waits at most for an fsync.
 pub const SOON: Duration = Duration::from_millis(10);
@@ -88,7 +81,7 @@ pub(super) fn start(
     path: PathBuf,
     rewrite_at: u64,
 ) -> io::Result<Handle> {
-    let queue = Arc::new(CommitQueue::default());
+    let queue = Arc::new(CommitQueue::gathering(Gather::UNDER_LOAD));
     let rx = queue.clone();
     let file = index::read(&index).file.clone();
     let mut writer = Writer {
@@ -125,18 +118,10 @@ struct Writer {
 impl Writer {
     fn run(&mut self, queue: &CommitQueue<Put>) {
         let mut batch = Vec::new();
-        // When the last commit ended: an urgent put that comes soon after
-        // it finds the journal busy, and waits a moment for others to share
-        // its fsync.
-        let mut last_commit: Option<Instant> = None;
-        while queue.next_batch(
-            &mut batch,
-            usize::MAX,
-            SOON,
-            Some((BUSY, GATHER, last_commit)),
-        ) {
+        // Under load, an urgent put waits a moment for others to share its
+        // fsync (`Gather::UNDER_LOAD`); an idle journal commits at once.
+        while queue.next_batch(&mut batch, usize::MAX, SOON) {
             let result = self.commit(&batch);
-            last_commit = Some(Instant::now());
             for put in batch.drain(..) {
                 let _ = put.ack.send(result.clone());
             }

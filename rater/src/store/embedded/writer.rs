@@ -15,7 +15,7 @@
 use super::ops::{lock, SharedOps};
 use super::record::{encode, Entry};
 use super::Publish;
-use crate::store::commit_queue::CommitQueue;
+use crate::store::commit_queue::{CommitQueue, Gather};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -31,7 +31,8 @@ pub const SNAPSHOT_FILE: &str = "accounts.snapshot";
 /// for its fsync: a batch of only such changes is committed when its
 /// oldest has waited this long, or at once when any other change comes.
 /// (On a virtual disk an fsync costs ~0.1 ms of CPU; one per interval
-/// debit was a large part of what a call cost.)
+/// debit was a large part of what a call cost.) Under load, an urgent
+/// change waits a moment for others ([`Gather::UNDER_LOAD`]).
 pub const SOON: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Acknowledgement of a durable write, or why it failed.
@@ -92,7 +93,7 @@ impl Writer {
         compact_at: u64,
         hook: Hook,
     ) -> std::io::Result<Self> {
-        let queue = Arc::new(CommitQueue::default());
+        let queue = Arc::new(CommitQueue::gathering(Gather::UNDER_LOAD));
         let rx = queue.clone();
         let failed = Arc::new(AtomicBool::new(false));
         let mut job = Job {
@@ -180,7 +181,7 @@ impl Job {
         let mut batch = Vec::new();
         // A batch of only changes that may wait is held up to SOON for
         // others to share its fsync; any other message commits at once.
-        while queue.next_batch(&mut batch, 8192, SOON, None) {
+        while queue.next_batch(&mut batch, 8192, SOON) {
             buf.clear();
             for msg in batch.drain(..) {
                 match msg {
