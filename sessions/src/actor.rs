@@ -354,8 +354,18 @@ impl CallActor {
             start,
             delta(duration),
         );
-        cd.account = info.account.clone();
+        cd.account = info.account.to_string();
         cd
+    }
+
+    /// The call's facts from its event, sharing the task's uuid and the
+    /// strings other calls hold alike.
+    fn call_info(&self, e: &Event) -> Result<CallInfo, Refusal> {
+        let mut info = CallInfo::from_event(e, &self.shared.cfg, &self.shared.names)?;
+        if info.uuid == self.uuid {
+            info.uuid = self.uuid.clone();
+        }
+        Ok(info)
     }
 
     /// A session about to be authorized.
@@ -624,7 +634,7 @@ impl CallActor {
     }
 
     async fn on_park(&mut self, e: &Event, received: Instant) -> Next {
-        let info = match CallInfo::from_event(e, &self.shared.cfg) {
+        let info = match self.call_info(e) {
             Ok(info) => info,
             Err(Refusal(reason)) => return self.refuse(&reason, At::Park).await,
         };
@@ -778,7 +788,7 @@ impl CallActor {
             );
             return Next::Done;
         }
-        let info = match CallInfo::from_event(e, &self.shared.cfg) {
+        let info = match self.call_info(e) {
             Ok(info) => info,
             Err(Refusal(reason)) => return self.refuse(&reason, At::Answer).await,
         };
@@ -1260,11 +1270,11 @@ impl CallActor {
             origin_host: rec.origin_host.to_string(),
             origin_id: self.uuid.to_string(),
             request_type: info.request_type.as_str().into(),
-            tenant: info.tenant.clone(),
-            category: info.category.clone(),
-            account: info.account.clone(),
-            subject: info.subject.clone(),
-            destination: info.destination.clone(),
+            tenant: info.tenant.to_string(),
+            category: info.category.to_string(),
+            account: info.account.to_string(),
+            subject: info.subject.to_string(),
+            destination: info.destination.to_string(),
             setup_time: info.setup_time,
             answer_time: rec.answer_time,
             usage: nanos(usage),

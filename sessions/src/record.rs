@@ -149,21 +149,21 @@ impl Cdr {
 #[serde(rename_all = "PascalCase")]
 pub struct ActiveSession {
     #[serde(rename = "CGRID")]
-    pub cgr_id: String,
+    pub cgr_id: Arc<str>,
     #[serde(rename = "RunID")]
     pub run_id: &'static str,
     #[serde(rename = "ToR")]
     pub tor: &'static str,
     #[serde(rename = "OriginID")]
-    pub origin_id: String,
+    pub origin_id: Arc<str>,
     pub origin_host: Arc<str>,
     pub source: &'static str,
     pub request_type: &'static str,
-    pub tenant: String,
-    pub category: String,
-    pub account: String,
-    pub subject: String,
-    pub destination: String,
+    pub tenant: Arc<str>,
+    pub category: Arc<str>,
+    pub account: Arc<str>,
+    pub subject: Arc<str>,
+    pub destination: Arc<str>,
     #[serde(serialize_with = "go_time")]
     pub setup_time: Option<DateTime<Utc>>,
     #[serde(serialize_with = "go_time")]
