@@ -61,21 +61,31 @@ pub(crate) struct CallActor {
     /// whose group holds it, and its task id (none for step 0: the `sched_hangup` that
     /// `execute_on_answer` armed, in the group named by the uuid).
     armed: Option<(i64, u32, Option<u32>)>,
-    /// When to try again to arm a limit the switch did not take (its
-    /// connection was down): the earlier limit holds meanwhile.
-    arm_retry: Option<(Instant, Duration)>,
     /// The limit armed before the last one, and when the last one was
     /// confirmed: a limit confirmed after the event connection was lost
     /// may have been taken for a call already gone.
     limit_prev_ns: i64,
     limit_confirmed: Option<Instant>,
+    /// The switch took this task's answer to the park (its variables and
+    /// the transfer back to the dialplan).
+    parked_done: bool,
+    /// Boxed when first needed (see [`Trouble`]).
+    trouble: Option<Box<Trouble>>,
+}
+
+/// What a call needs only when something went wrong (a command the switch
+/// did not take, its event connection lost, the call found gone): boxed
+/// once first needed, so the task state of a call that never needs it is
+/// 8 bytes larger, not 80.
+#[derive(Default)]
+struct Trouble {
+    /// When to try again to arm a limit the switch did not take (its
+    /// connection was down): the earlier limit holds meanwhile.
+    arm_retry: Option<(Instant, Duration)>,
     /// While the switch is unheard: the last limit it is known to have
     /// held for this call while it was heard (what a call found gone is
     /// settled up to).
     heard_limit: Option<Duration>,
-    /// The switch took this task's answer to the park (its variables and
-    /// the transfer back to the dialplan).
-    parked_done: bool,
     /// The call was found gone unheard: when to stop waiting for the
     /// switch's CDR and settle with the estimate.
     hold_until: Option<Instant>,
@@ -83,6 +93,13 @@ pub(crate) struct CallActor {
     /// (its command connection was down), and the caller still waits.
     park_retry: Option<Instant>,
 }
+
+static NO_TROUBLE: Trouble = Trouble {
+    arm_retry: None,
+    heard_limit: None,
+    hold_until: None,
+    park_retry: None,
+};
 
 /// Adds a debit's charges to a session's: one entry per balance, whatever
 /// the number of intervals (a three-hour call keeps a few charges, not a
@@ -213,13 +230,10 @@ impl CallActor {
             answered_at: None,
             next_debit: None,
             armed: None,
-            arm_retry: None,
             limit_prev_ns: 0,
             limit_confirmed: None,
-            heard_limit: None,
             parked_done: false,
-            hold_until: None,
-            park_retry: None,
+            trouble: None,
         });
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
@@ -261,9 +275,9 @@ impl CallActor {
             // task holds costs memory for as long as the call lasts).
             let due = [
                 self.next_debit,
-                self.arm_retry.map(|r| r.0),
-                self.park_retry,
-                self.hold_until,
+                self.trouble().arm_retry.map(|r| r.0),
+                self.trouble().park_retry,
+                self.trouble().hold_until,
             ]
             .into_iter()
             .flatten()
@@ -294,15 +308,15 @@ impl CallActor {
         if due(self.next_debit) {
             self.debit_tick().await;
         }
-        if due(self.arm_retry.map(|r| r.0)) {
-            if let Some((_, limit)) = self.arm_retry.take() {
+        if due(self.trouble().arm_retry.map(|r| r.0)) {
+            if let Some((_, limit)) = self.trouble.as_mut().and_then(|t| t.arm_retry.take()) {
                 self.arm(limit).await;
             }
         }
-        if due(self.park_retry) {
+        if due(self.trouble().park_retry) {
             self.retry_park().await;
         }
-        if due(self.hold_until) {
+        if due(self.trouble().hold_until) {
             return self.hold_expired().await;
         }
         Next::Continue
@@ -324,16 +338,17 @@ impl CallActor {
             }
             CallMsg::Gone(switch_now) => self.on_gone(*switch_now).await,
             CallMsg::Unheard(lost_at) => {
-                if self.heard_limit.is_none() {
+                if self.trouble().heard_limit.is_none() {
                     let limit = self.rec.as_ref().map(|r| r.limit()).unwrap_or_default();
                     let prev = Duration::from_nanos(self.limit_prev_ns.max(0) as u64);
                     let confirmed_later = self.limit_confirmed.is_some_and(|c| c > *lost_at);
-                    self.heard_limit = Some(if confirmed_later { prev } else { limit });
+                    self.trouble_mut().heard_limit =
+                        Some(if confirmed_later { prev } else { limit });
                 }
                 Next::Continue
             }
             CallMsg::Heard => {
-                self.heard_limit = None;
+                self.untrouble(|t| t.heard_limit = None);
                 Next::Continue
             }
             CallMsg::Stop => Next::Done,
@@ -356,6 +371,21 @@ impl CallActor {
         );
         cd.account = info.account.to_string();
         cd
+    }
+
+    fn trouble(&self) -> &Trouble {
+        self.trouble.as_deref().unwrap_or(&NO_TROUBLE)
+    }
+
+    fn trouble_mut(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_with(Default::default)
+    }
+
+    /// Changes what was boxed, if anything was (clearing needs no box).
+    fn untrouble(&mut self, f: impl FnOnce(&mut Trouble)) {
+        if let Some(t) = self.trouble.as_deref_mut() {
+            f(t);
+        }
     }
 
     /// The call's facts from its event, sharing the task's uuid and the
@@ -743,14 +773,15 @@ impl CallActor {
         self.parked_done = transferred && matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
         self.check("uuid_setvar_multi", r);
         if !self.parked_done {
-            self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+            self.trouble_mut().park_retry =
+                Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
         }
     }
 
     /// The park's answer did not reach the switch: sent again if the call
     /// still waits in the park (it may have been taken after all).
     async fn retry_park(&mut self) {
-        self.park_retry = None;
+        self.untrouble(|t| t.park_retry = None);
         if self.parked_done
             || self
                 .rec
@@ -769,7 +800,8 @@ impl CallActor {
             // Gone: its hangup (or the resync) settles it.
             Err(ApiError::NoSuchChannel) => {}
             Err(_) => {
-                self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+                self.trouble_mut().park_retry =
+                    Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
             }
         }
     }
@@ -1037,21 +1069,21 @@ impl CallActor {
                     self.check("sched_del", r);
                 }
                 self.armed = Some((epoch, step, Some(task)));
-                self.arm_retry = None;
+                self.untrouble(|t| t.arm_retry = None);
                 if let Some(rec) = &mut self.rec {
                     self.limit_prev_ns = rec.limit_ns;
                     rec.limit_ns = nanos(limit);
                     self.limit_confirmed = Some(Instant::now());
                 }
             }
-            Err(ApiError::NoSuchChannel) => self.arm_retry = None,
+            Err(ApiError::NoSuchChannel) => self.untrouble(|t| t.arm_retry = None),
             Err(e) => {
                 warn!(error = %e, "could not arm the limit; the earlier one holds");
                 let again = self
                     .shared
                     .clock
                     .after(Instant::now(), Duration::from_secs(1));
-                self.arm_retry = Some((again, limit));
+                self.trouble_mut().arm_retry = Some((again, limit));
             }
         }
     }
@@ -1089,15 +1121,17 @@ impl CallActor {
     /// talked, or `sessions.cdr_wait` passes; the estimate is fixed (and
     /// persisted) now, so a restart keeps it.
     async fn on_gone(&mut self, switch_now: Option<DateTime<Utc>>) -> Next {
-        let heard_limit = self.heard_limit;
+        let heard_limit = self.trouble().heard_limit;
         let elapsed = self.elapsed();
         let Some(rec) = &mut self.rec else {
             return Next::Done;
         };
         self.next_debit = None;
-        self.arm_retry = None;
-        let hold = match rec.gone {
-            Some(hold) => hold,
+        if let Some(t) = self.trouble.as_mut() {
+            t.arm_retry = None;
+        }
+        let hold = match rec.gone.as_deref() {
+            Some(&hold) => hold,
             None => {
                 let usage = match rec.answer_time {
                     Some(answer) => {
@@ -1114,7 +1148,7 @@ impl CallActor {
                     since: Utc::now(),
                     usage_ns: nanos(usage),
                 };
-                rec.gone = Some(hold);
+                rec.gone = Some(Box::new(hold));
                 info!(estimate = ?usage, "the call ended unheard; waiting for the switch's CDR");
                 self.persist_soon().await;
                 crate::crash::point("gone.held");
@@ -1127,14 +1161,14 @@ impl CallActor {
         if left.is_zero() {
             return self.hold_expired().await;
         }
-        self.hold_until = Some(self.shared.clock.after(Instant::now(), left));
+        self.trouble_mut().hold_until = Some(self.shared.clock.after(Instant::now(), left));
         Next::Continue
     }
 
     /// No CDR came for a call that ended unheard: settled with the estimate.
     async fn hold_expired(&mut self) -> Next {
-        self.hold_until = None;
-        let Some(hold) = self.rec.as_ref().and_then(|r| r.gone) else {
+        self.untrouble(|t| t.hold_until = None);
+        let Some(&hold) = self.rec.as_ref().and_then(|r| r.gone.as_deref()) else {
             return Next::Continue;
         };
         let usage = Duration::from_nanos(hold.usage_ns.max(0) as u64);
@@ -1171,12 +1205,12 @@ impl CallActor {
             // The intent first: if the process dies once the store has
             // settled, the restart settles again (the store replays it)
             // instead of resuming the call and debiting it once more.
-            rec.settling = Some(crate::record::Settling {
+            rec.settling = Some(Box::new(crate::record::Settling {
                 usage_ns: nanos(usage),
                 cause: cause.to_string(),
                 note: note.to_string(),
                 estimated,
-            });
+            }));
             self.persist_soon().await;
             crate::crash::point("settle.intent");
         }
@@ -1321,6 +1355,22 @@ mod size_tests {
     fn call_messages_stay_small() {
         // A call's mailbox queues these; boxed payloads keep them small.
         assert!(std::mem::size_of::<super::CallMsg>() <= 16);
+    }
+
+    #[test]
+    fn a_calls_task_state_stays_small() {
+        // Boxed once per live call (with its session record inline): under
+        // 480 bytes it takes a 480-byte block of the allocator, not 624.
+        // The rare parts (a settlement's intent, a gone call's hold, what
+        // a call needs only in trouble) are boxed apart.
+        use std::mem::size_of;
+        assert!(
+            size_of::<super::CallActor>() <= 472,
+            "{}",
+            size_of::<super::CallActor>()
+        );
+        assert!(size_of::<crate::record::SessionRecord>() <= 296);
+        assert!(size_of::<crate::callinfo::CallInfo>() <= 176);
     }
 
     #[test]

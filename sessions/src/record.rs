@@ -45,14 +45,15 @@ pub struct SessionRecord {
     pub warned_low_balance: bool,
     /// The call was found gone on resync without its hangup: "ended,
     /// usage unknown", held until the switch's CDR says how long it talked
-    /// (see [`GoneHold`]).
+    /// (see [`GoneHold`]). Rare, so boxed (as `settling`): every live
+    /// call's task holds its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gone: Option<GoneHold>,
+    pub gone: Option<Box<GoneHold>>,
     /// The settlement decided, written before the store is asked to make
     /// it: a restart finishes this one instead of resuming the call (the
     /// switch may still list a call whose CDR it is posting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settling: Option<Settling>,
+    pub settling: Option<Box<Settling>>,
 }
 
 /// A settlement about to be made (see [`SessionRecord::settling`]).
