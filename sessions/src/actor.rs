@@ -179,11 +179,21 @@ enum At {
 /// refuses further events (a sender then knows the task is gone, and a
 /// new call under the same id gets a task of its own) and its entry
 /// leaves the call table, so a later event or a resync finds the
-/// persisted session instead of a mailbox nobody reads.
-struct TaskEnd {
-    shared: Arc<Shared>,
-    uuid: Arc<str>,
-    mailbox: Arc<Mailbox<CallMsg>>,
+/// persisted session instead of a mailbox nobody reads. It owns the
+/// task's state (the task's future then holds one pointer for both).
+struct TaskEnd(Box<CallActor>);
+
+impl std::ops::Deref for TaskEnd {
+    type Target = CallActor;
+    fn deref(&self) -> &CallActor {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TaskEnd {
+    fn deref_mut(&mut self) -> &mut CallActor {
+        &mut self.0
+    }
 }
 
 impl Drop for TaskEnd {
@@ -191,6 +201,7 @@ impl Drop for TaskEnd {
         let dropped = self.mailbox.close();
         if !dropped.is_empty() {
             debug!(
+                uuid = %self.uuid,
                 events = dropped.len(),
                 "events after the call's end ignored"
             );
@@ -252,51 +263,66 @@ impl CallActor {
             .metrics
             .active_calls
             .fetch_add(1, Ordering::Relaxed);
-        let span = info_span!("call", uuid = %uuid);
-        tokio::spawn(actor.run().instrument(span));
+        tokio::spawn(actor.run());
         mailbox
     }
 
-    async fn run(mut self: Box<Self>) {
+    /// The call's task. Its future stays small (held for as long as the
+    /// call lasts, in a task block of 128-byte steps): the state is one
+    /// pointer, the handlers are boxed while they run, each in the call's
+    /// log span (made for each: the future holds no span).
+    async fn run(self: Box<Self>) {
         let mailbox = self.mailbox.clone();
-        let _end = TaskEnd {
-            shared: self.shared.clone(),
-            uuid: self.uuid.clone(),
-            mailbox: mailbox.clone(),
-        };
+        let mut call = TaskEnd(self);
         // A settlement decided before a restart is finished, not resumed.
-        if let Some(s) = self.rec.as_ref().and_then(|r| r.settling.clone()) {
+        if let Some(s) = call.rec.as_ref().and_then(|r| r.settling.clone()) {
             let usage = Duration::from_nanos(s.usage_ns.max(0) as u64);
-            Box::pin(self.settle(usage, &s.cause, &s.note, s.estimated)).await;
+            let span = call.span();
+            Box::pin(
+                call.settle(usage, &s.cause, &s.note, s.estimated)
+                    .instrument(span),
+            )
+            .await;
             return;
         }
         loop {
             // One sleep for all of the call's timers (each sleep a waiting
             // task holds costs memory for as long as the call lasts).
             let due = [
-                self.next_debit,
-                self.trouble().arm_retry.map(|r| r.0),
-                self.trouble().park_retry,
-                self.trouble().hold_until,
+                call.next_debit,
+                call.trouble().arm_retry.map(|r| r.0),
+                call.trouble().park_retry,
+                call.trouble().hold_until,
             ]
             .into_iter()
             .flatten()
             .min();
+            let timed = due.is_some();
+            let sleep = tokio::time::sleep_until(due.unwrap_or_else(Instant::now));
             let next = tokio::select! {
                 // Messages first: a call found gone is settled before a
                 // timer of the call does anything more.
                 biased;
                 // Boxed: a waiting call's task then holds only a pointer to the
                 // (large) handler state, keeping memory per call small.
-                msg = mailbox.recv() => Box::pin(self.handle(msg)).await,
-                _ = async { tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
-                    Box::pin(self.timers_due()).await
+                msg = mailbox.recv() => {
+                    let span = call.span();
+                    Box::pin(call.handle(msg).instrument(span)).await
+                }
+                _ = sleep, if timed => {
+                    let span = call.span();
+                    Box::pin(call.timers_due().instrument(span)).await
                 }
             };
             if let Next::Done = next {
                 break;
             }
         }
+    }
+
+    /// The call's log span.
+    fn span(&self) -> tracing::Span {
+        info_span!("call", uuid = %self.uuid)
     }
 
     /// Runs the call's timers that are due: the interval debit, a limit
@@ -1371,6 +1397,18 @@ mod size_tests {
         );
         assert!(size_of::<crate::record::SessionRecord>() <= 296);
         assert!(size_of::<crate::callinfo::CallInfo>() <= 176);
+    }
+
+    #[test]
+    fn a_calls_future_fits_a_384_byte_task() {
+        // tokio keeps a task's future in one block with ~104 bytes of its
+        // own, in steps of 128 bytes (x86_64): a future of up to 280 bytes
+        // makes a 384-byte task, 8 bytes more a 512-byte one.
+        fn future_of<F: FnOnce(Box<super::CallActor>) -> Fut, Fut>(_: F) -> usize {
+            std::mem::size_of::<Fut>()
+        }
+        let size = future_of(super::CallActor::run);
+        assert!(size <= 280, "{size}");
     }
 
     #[test]
