@@ -11,7 +11,7 @@ use crate::shared::Shared;
 use chrono::{DateTime, TimeDelta, Utc};
 use esl::api::Leg;
 use esl::{ApiError, Event};
-use rater::account::AccountError;
+use rater::account::{AccountError, Charge};
 use rater::engine::{DebitReply, Origin, Shortfall};
 use rater::CallDescriptor;
 use rust_decimal::Decimal;
@@ -61,27 +61,64 @@ pub(crate) struct CallActor {
     /// whose group holds it, and its task id (none for step 0: the `sched_hangup` that
     /// `execute_on_answer` armed, in the group named by the uuid).
     armed: Option<(i64, u32, Option<u32>)>,
-    /// When to try again to arm a limit the switch did not take (its
-    /// connection was down): the earlier limit holds meanwhile.
-    arm_retry: Option<(Instant, Duration)>,
     /// The limit armed before the last one, and when the last one was
     /// confirmed: a limit confirmed after the event connection was lost
     /// may have been taken for a call already gone.
     limit_prev_ns: i64,
     limit_confirmed: Option<Instant>,
+    /// The switch took this task's answer to the park (its variables and
+    /// the transfer back to the dialplan).
+    parked_done: bool,
+    /// Boxed when first needed (see [`Trouble`]).
+    trouble: Option<Box<Trouble>>,
+}
+
+/// What a call needs only when something went wrong (a command the switch
+/// did not take, its event connection lost, the call found gone): boxed
+/// once first needed, so the task state of a call that never needs it is
+/// 8 bytes larger, not 80.
+#[derive(Default)]
+struct Trouble {
+    /// When to try again to arm a limit the switch did not take (its
+    /// connection was down): the earlier limit holds meanwhile.
+    arm_retry: Option<(Instant, Duration)>,
     /// While the switch is unheard: the last limit it is known to have
     /// held for this call while it was heard (what a call found gone is
     /// settled up to).
     heard_limit: Option<Duration>,
-    /// The switch took this task's answer to the park (its variables and
-    /// the transfer back to the dialplan).
-    parked_done: bool,
     /// The call was found gone unheard: when to stop waiting for the
     /// switch's CDR and settle with the estimate.
     hold_until: Option<Instant>,
     /// When to send the park's answer again: the switch did not take it
     /// (its command connection was down), and the caller still waits.
     park_retry: Option<Instant>,
+}
+
+static NO_TROUBLE: Trouble = Trouble {
+    arm_retry: None,
+    heard_limit: None,
+    hold_until: None,
+    park_retry: None,
+};
+
+/// Adds a debit's charges to a session's: one entry per balance, whatever
+/// the number of intervals (a three-hour call keeps a few charges, not a
+/// thousand), and room for exactly those entries (a pushed vector keeps
+/// room for four, ~220 bytes more for each live call, nearly all of which
+/// pay from one balance).
+fn add_charges(charges: &mut Vec<Charge>, new: Vec<Charge>) {
+    for c in new {
+        match charges
+            .iter_mut()
+            .find(|x| x.balance_uuid == c.balance_uuid && x.balance_type == c.balance_type)
+        {
+            Some(x) => x.amount += c.amount,
+            None => {
+                charges.reserve_exact(1);
+                charges.push(c)
+            }
+        }
+    }
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -142,11 +179,21 @@ enum At {
 /// refuses further events (a sender then knows the task is gone, and a
 /// new call under the same id gets a task of its own) and its entry
 /// leaves the call table, so a later event or a resync finds the
-/// persisted session instead of a mailbox nobody reads.
-struct TaskEnd {
-    shared: Arc<Shared>,
-    uuid: Arc<str>,
-    mailbox: Arc<Mailbox<CallMsg>>,
+/// persisted session instead of a mailbox nobody reads. It owns the
+/// task's state (the task's future then holds one pointer for both).
+struct TaskEnd(Box<CallActor>);
+
+impl std::ops::Deref for TaskEnd {
+    type Target = CallActor;
+    fn deref(&self) -> &CallActor {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TaskEnd {
+    fn deref_mut(&mut self) -> &mut CallActor {
+        &mut self.0
+    }
 }
 
 impl Drop for TaskEnd {
@@ -154,6 +201,7 @@ impl Drop for TaskEnd {
         let dropped = self.mailbox.close();
         if !dropped.is_empty() {
             debug!(
+                uuid = %self.uuid,
                 events = dropped.len(),
                 "events after the call's end ignored"
             );
@@ -193,13 +241,10 @@ impl CallActor {
             answered_at: None,
             next_debit: None,
             armed: None,
-            arm_retry: None,
             limit_prev_ns: 0,
             limit_confirmed: None,
-            heard_limit: None,
             parked_done: false,
-            hold_until: None,
-            park_retry: None,
+            trouble: None,
         });
         if let (Some(rec), Some(elapsed)) = (&actor.rec, elapsed) {
             if rec.phase == Phase::Active {
@@ -218,51 +263,66 @@ impl CallActor {
             .metrics
             .active_calls
             .fetch_add(1, Ordering::Relaxed);
-        let span = info_span!("call", uuid = %uuid);
-        tokio::spawn(actor.run().instrument(span));
+        tokio::spawn(actor.run());
         mailbox
     }
 
-    async fn run(mut self: Box<Self>) {
+    /// The call's task. Its future stays small (held for as long as the
+    /// call lasts, in a task block of 128-byte steps): the state is one
+    /// pointer, the handlers are boxed while they run, each in the call's
+    /// log span (made for each: the future holds no span).
+    async fn run(self: Box<Self>) {
         let mailbox = self.mailbox.clone();
-        let _end = TaskEnd {
-            shared: self.shared.clone(),
-            uuid: self.uuid.clone(),
-            mailbox: mailbox.clone(),
-        };
+        let mut call = TaskEnd(self);
         // A settlement decided before a restart is finished, not resumed.
-        if let Some(s) = self.rec.as_ref().and_then(|r| r.settling.clone()) {
+        if let Some(s) = call.rec.as_ref().and_then(|r| r.settling.clone()) {
             let usage = Duration::from_nanos(s.usage_ns.max(0) as u64);
-            Box::pin(self.settle(usage, &s.cause, &s.note, s.estimated)).await;
+            let span = call.span();
+            Box::pin(
+                call.settle(usage, &s.cause, &s.note, s.estimated)
+                    .instrument(span),
+            )
+            .await;
             return;
         }
         loop {
             // One sleep for all of the call's timers (each sleep a waiting
             // task holds costs memory for as long as the call lasts).
             let due = [
-                self.next_debit,
-                self.arm_retry.map(|r| r.0),
-                self.park_retry,
-                self.hold_until,
+                call.next_debit,
+                call.trouble().arm_retry.map(|r| r.0),
+                call.trouble().park_retry,
+                call.trouble().hold_until,
             ]
             .into_iter()
             .flatten()
             .min();
+            let timed = due.is_some();
+            let sleep = tokio::time::sleep_until(due.unwrap_or_else(Instant::now));
             let next = tokio::select! {
                 // Messages first: a call found gone is settled before a
                 // timer of the call does anything more.
                 biased;
                 // Boxed: a waiting call's task then holds only a pointer to the
                 // (large) handler state, keeping memory per call small.
-                msg = mailbox.recv() => Box::pin(self.handle(msg)).await,
-                _ = async { tokio::time::sleep_until(due.unwrap_or_else(Instant::now)).await }, if due.is_some() => {
-                    Box::pin(self.timers_due()).await
+                msg = mailbox.recv() => {
+                    let span = call.span();
+                    Box::pin(call.handle(msg).instrument(span)).await
+                }
+                _ = sleep, if timed => {
+                    let span = call.span();
+                    Box::pin(call.timers_due().instrument(span)).await
                 }
             };
             if let Next::Done = next {
                 break;
             }
         }
+    }
+
+    /// The call's log span.
+    fn span(&self) -> tracing::Span {
+        info_span!("call", uuid = %self.uuid)
     }
 
     /// Runs the call's timers that are due: the interval debit, a limit
@@ -274,15 +334,15 @@ impl CallActor {
         if due(self.next_debit) {
             self.debit_tick().await;
         }
-        if due(self.arm_retry.map(|r| r.0)) {
-            if let Some((_, limit)) = self.arm_retry.take() {
+        if due(self.trouble().arm_retry.map(|r| r.0)) {
+            if let Some((_, limit)) = self.trouble.as_mut().and_then(|t| t.arm_retry.take()) {
                 self.arm(limit).await;
             }
         }
-        if due(self.park_retry) {
+        if due(self.trouble().park_retry) {
             self.retry_park().await;
         }
-        if due(self.hold_until) {
+        if due(self.trouble().hold_until) {
             return self.hold_expired().await;
         }
         Next::Continue
@@ -304,16 +364,17 @@ impl CallActor {
             }
             CallMsg::Gone(switch_now) => self.on_gone(*switch_now).await,
             CallMsg::Unheard(lost_at) => {
-                if self.heard_limit.is_none() {
+                if self.trouble().heard_limit.is_none() {
                     let limit = self.rec.as_ref().map(|r| r.limit()).unwrap_or_default();
                     let prev = Duration::from_nanos(self.limit_prev_ns.max(0) as u64);
                     let confirmed_later = self.limit_confirmed.is_some_and(|c| c > *lost_at);
-                    self.heard_limit = Some(if confirmed_later { prev } else { limit });
+                    self.trouble_mut().heard_limit =
+                        Some(if confirmed_later { prev } else { limit });
                 }
                 Next::Continue
             }
             CallMsg::Heard => {
-                self.heard_limit = None;
+                self.untrouble(|t| t.heard_limit = None);
                 Next::Continue
             }
             CallMsg::Stop => Next::Done,
@@ -334,8 +395,33 @@ impl CallActor {
             start,
             delta(duration),
         );
-        cd.account = info.account.clone();
+        cd.account = info.account.to_string();
         cd
+    }
+
+    fn trouble(&self) -> &Trouble {
+        self.trouble.as_deref().unwrap_or(&NO_TROUBLE)
+    }
+
+    fn trouble_mut(&mut self) -> &mut Trouble {
+        self.trouble.get_or_insert_with(Default::default)
+    }
+
+    /// Changes what was boxed, if anything was (clearing needs no box).
+    fn untrouble(&mut self, f: impl FnOnce(&mut Trouble)) {
+        if let Some(t) = self.trouble.as_deref_mut() {
+            f(t);
+        }
+    }
+
+    /// The call's facts from its event, sharing the task's uuid and the
+    /// strings other calls hold alike.
+    fn call_info(&self, e: &Event) -> Result<CallInfo, Refusal> {
+        let mut info = CallInfo::from_event(e, &self.shared.cfg, &self.shared.names)?;
+        if info.uuid == self.uuid {
+            info.uuid = self.uuid.clone();
+        }
+        Ok(info)
     }
 
     /// A session about to be authorized.
@@ -592,18 +678,7 @@ impl CallActor {
                 more: Duration::ZERO,
             };
         };
-        // One entry per balance, whatever the number of intervals: a
-        // three-hour call keeps a few charges, not a thousand.
-        for c in reply.charges {
-            match rec
-                .charges
-                .iter_mut()
-                .find(|x| x.balance_uuid == c.balance_uuid && x.balance_type == c.balance_type)
-            {
-                Some(x) => x.amount += c.amount,
-                None => rec.charges.push(c),
-            }
-        }
+        add_charges(&mut rec.charges, reply.charges);
         rec.cost_debited += reply.cost;
         rec.loop_index += 1;
         rec.debited_ns = nanos(from + covered);
@@ -615,7 +690,7 @@ impl CallActor {
     }
 
     async fn on_park(&mut self, e: &Event, received: Instant) -> Next {
-        let info = match CallInfo::from_event(e, &self.shared.cfg) {
+        let info = match self.call_info(e) {
             Ok(info) => info,
             Err(Refusal(reason)) => return self.refuse(&reason, At::Park).await,
         };
@@ -724,14 +799,15 @@ impl CallActor {
         self.parked_done = transferred && matches!(r, Ok(()) | Err(ApiError::NoSuchChannel));
         self.check("uuid_setvar_multi", r);
         if !self.parked_done {
-            self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+            self.trouble_mut().park_retry =
+                Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
         }
     }
 
     /// The park's answer did not reach the switch: sent again if the call
     /// still waits in the park (it may have been taken after all).
     async fn retry_park(&mut self) {
-        self.park_retry = None;
+        self.untrouble(|t| t.park_retry = None);
         if self.parked_done
             || self
                 .rec
@@ -750,7 +826,8 @@ impl CallActor {
             // Gone: its hangup (or the resync) settles it.
             Err(ApiError::NoSuchChannel) => {}
             Err(_) => {
-                self.park_retry = Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
+                self.trouble_mut().park_retry =
+                    Some(self.shared.clock.after(Instant::now(), PARK_RETRY));
             }
         }
     }
@@ -769,7 +846,7 @@ impl CallActor {
             );
             return Next::Done;
         }
-        let info = match CallInfo::from_event(e, &self.shared.cfg) {
+        let info = match self.call_info(e) {
             Ok(info) => info,
             Err(Refusal(reason)) => return self.refuse(&reason, At::Answer).await,
         };
@@ -1018,21 +1095,21 @@ impl CallActor {
                     self.check("sched_del", r);
                 }
                 self.armed = Some((epoch, step, Some(task)));
-                self.arm_retry = None;
+                self.untrouble(|t| t.arm_retry = None);
                 if let Some(rec) = &mut self.rec {
                     self.limit_prev_ns = rec.limit_ns;
                     rec.limit_ns = nanos(limit);
                     self.limit_confirmed = Some(Instant::now());
                 }
             }
-            Err(ApiError::NoSuchChannel) => self.arm_retry = None,
+            Err(ApiError::NoSuchChannel) => self.untrouble(|t| t.arm_retry = None),
             Err(e) => {
                 warn!(error = %e, "could not arm the limit; the earlier one holds");
                 let again = self
                     .shared
                     .clock
                     .after(Instant::now(), Duration::from_secs(1));
-                self.arm_retry = Some((again, limit));
+                self.trouble_mut().arm_retry = Some((again, limit));
             }
         }
     }
@@ -1070,15 +1147,17 @@ impl CallActor {
     /// talked, or `sessions.cdr_wait` passes; the estimate is fixed (and
     /// persisted) now, so a restart keeps it.
     async fn on_gone(&mut self, switch_now: Option<DateTime<Utc>>) -> Next {
-        let heard_limit = self.heard_limit;
+        let heard_limit = self.trouble().heard_limit;
         let elapsed = self.elapsed();
         let Some(rec) = &mut self.rec else {
             return Next::Done;
         };
         self.next_debit = None;
-        self.arm_retry = None;
-        let hold = match rec.gone {
-            Some(hold) => hold,
+        if let Some(t) = self.trouble.as_mut() {
+            t.arm_retry = None;
+        }
+        let hold = match rec.gone.as_deref() {
+            Some(&hold) => hold,
             None => {
                 let usage = match rec.answer_time {
                     Some(answer) => {
@@ -1095,7 +1174,7 @@ impl CallActor {
                     since: Utc::now(),
                     usage_ns: nanos(usage),
                 };
-                rec.gone = Some(hold);
+                rec.gone = Some(Box::new(hold));
                 info!(estimate = ?usage, "the call ended unheard; waiting for the switch's CDR");
                 self.persist_soon().await;
                 crate::crash::point("gone.held");
@@ -1108,14 +1187,14 @@ impl CallActor {
         if left.is_zero() {
             return self.hold_expired().await;
         }
-        self.hold_until = Some(self.shared.clock.after(Instant::now(), left));
+        self.trouble_mut().hold_until = Some(self.shared.clock.after(Instant::now(), left));
         Next::Continue
     }
 
     /// No CDR came for a call that ended unheard: settled with the estimate.
     async fn hold_expired(&mut self) -> Next {
-        self.hold_until = None;
-        let Some(hold) = self.rec.as_ref().and_then(|r| r.gone) else {
+        self.untrouble(|t| t.hold_until = None);
+        let Some(&hold) = self.rec.as_ref().and_then(|r| r.gone.as_deref()) else {
             return Next::Continue;
         };
         let usage = Duration::from_nanos(hold.usage_ns.max(0) as u64);
@@ -1152,12 +1231,12 @@ impl CallActor {
             // The intent first: if the process dies once the store has
             // settled, the restart settles again (the store replays it)
             // instead of resuming the call and debiting it once more.
-            rec.settling = Some(crate::record::Settling {
+            rec.settling = Some(Box::new(crate::record::Settling {
                 usage_ns: nanos(usage),
                 cause: cause.to_string(),
                 note: note.to_string(),
                 estimated,
-            });
+            }));
             self.persist_soon().await;
             crate::crash::point("settle.intent");
         }
@@ -1251,11 +1330,11 @@ impl CallActor {
             origin_host: rec.origin_host.to_string(),
             origin_id: self.uuid.to_string(),
             request_type: info.request_type.as_str().into(),
-            tenant: info.tenant.clone(),
-            category: info.category.clone(),
-            account: info.account.clone(),
-            subject: info.subject.clone(),
-            destination: info.destination.clone(),
+            tenant: info.tenant.to_string(),
+            category: info.category.to_string(),
+            account: info.account.to_string(),
+            subject: info.subject.to_string(),
+            destination: info.destination.to_string(),
             setup_time: info.setup_time,
             answer_time: rec.answer_time,
             usage: nanos(usage),
@@ -1302,5 +1381,56 @@ mod size_tests {
     fn call_messages_stay_small() {
         // A call's mailbox queues these; boxed payloads keep them small.
         assert!(std::mem::size_of::<super::CallMsg>() <= 16);
+    }
+
+    #[test]
+    fn a_calls_task_state_stays_small() {
+        // Boxed once per live call (with its session record inline): under
+        // 480 bytes it takes a 480-byte block of the allocator, not 624.
+        // The rare parts (a settlement's intent, a gone call's hold, what
+        // a call needs only in trouble) are boxed apart.
+        use std::mem::size_of;
+        assert!(
+            size_of::<super::CallActor>() <= 472,
+            "{}",
+            size_of::<super::CallActor>()
+        );
+        assert!(size_of::<crate::record::SessionRecord>() <= 296);
+        assert!(size_of::<crate::callinfo::CallInfo>() <= 176);
+    }
+
+    #[test]
+    fn a_calls_future_fits_a_384_byte_task() {
+        // tokio keeps a task's future in one block with ~104 bytes of its
+        // own, in steps of 128 bytes (x86_64): a future of up to 280 bytes
+        // makes a 384-byte task, 8 bytes more a 512-byte one.
+        fn future_of<F: FnOnce(Box<super::CallActor>) -> Fut, Fut>(_: F) -> usize {
+            std::mem::size_of::<Fut>()
+        }
+        let size = future_of(super::CallActor::run);
+        assert!(size <= 280, "{size}");
+    }
+
+    #[test]
+    fn a_sessions_charges_hold_no_spare_room() {
+        use rater::account::{BalanceType, Charge};
+        use rust_decimal::Decimal;
+        let charge = |balance: &str, amount: i64| Charge {
+            balance_uuid: balance.into(),
+            balance_id: balance.into(),
+            balance_type: BalanceType::Monetary,
+            amount: Decimal::new(amount, 2),
+        };
+        let mut charges = vec![];
+        super::add_charges(&mut charges, vec![charge("a", 2)]);
+        assert_eq!((charges.len(), charges.capacity()), (1, 1));
+        for _ in 0..5 {
+            super::add_charges(&mut charges, vec![charge("a", 2)]);
+        }
+        assert_eq!((charges.len(), charges.capacity()), (1, 1));
+        assert_eq!(charges[0].amount, Decimal::new(12, 2));
+        super::add_charges(&mut charges, vec![charge("b", 1), charge("a", 1)]);
+        assert_eq!((charges.len(), charges.capacity()), (2, 2));
+        assert_eq!(charges[0].amount, Decimal::new(13, 2));
     }
 }

@@ -3,9 +3,11 @@
 //! win; the caller profile and the config's defaults fill the gaps.
 
 use crate::config::SessionsConfig;
+use crate::intern::Interner;
 use chrono::{DateTime, TimeZone, Utc};
 use esl::Event;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How a call is billed (`cgr_reqtype`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,22 +57,25 @@ impl RequestType {
     }
 }
 
-/// Everything billing needs to know about a call.
+/// Everything billing needs to know about a call. Its strings are shared
+/// handles: the ones calls hold alike come from an [`Interner`], the
+/// destination is the dialled number's block when they are the same, and
+/// the uuid is the call task's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallInfo {
-    pub uuid: String,
+    pub uuid: Arc<str>,
     pub request_type: RequestType,
-    pub tenant: String,
-    pub category: String,
-    pub account: String,
-    pub subject: String,
-    pub destination: String,
+    pub tenant: Arc<str>,
+    pub category: Arc<str>,
+    pub account: Arc<str>,
+    pub subject: Arc<str>,
+    pub destination: Arc<str>,
     /// Where `uuid_transfer` sends an authorized call: the dialled number,
     /// in the dialplan and context it came from.
-    pub transfer_to: String,
-    pub dialplan: Option<String>,
-    pub context: Option<String>,
-    pub caller: String,
+    pub transfer_to: Arc<str>,
+    pub dialplan: Option<Arc<str>>,
+    pub context: Option<Arc<str>>,
+    pub caller: Arc<str>,
     pub setup_time: Option<DateTime<Utc>>,
 }
 
@@ -96,36 +101,48 @@ pub fn micros(event: &Event, header: &str) -> Option<DateTime<Utc>> {
 
 impl CallInfo {
     /// Reads the call from an event; `Err` names what a billed call lacks.
-    pub fn from_event(event: &Event, cfg: &SessionsConfig) -> Result<CallInfo, Refusal> {
+    /// The strings calls share come from `names`.
+    pub fn from_event(
+        event: &Event,
+        cfg: &SessionsConfig,
+        names: &Interner,
+    ) -> Result<CallInfo, Refusal> {
         let uuid = non_empty(event.unique_id())
             .ok_or_else(|| Refusal("MANDATORY_IE_MISSING: [Unique-ID]".into()))?;
-        let var = |name: &str| non_empty(event.variable(name)).map(str::to_string);
+        let var = |name: &str| non_empty(event.variable(name));
         let request_type = match var("cgr_reqtype") {
-            Some(t) => RequestType::parse(&t)
+            Some(t) => RequestType::parse(t)
                 .ok_or_else(|| Refusal(format!("UNSUPPORTED_REQUEST_TYPE: {t}")))?,
             None => RequestType::parse(&cfg.default_request_type).unwrap_or(RequestType::Prepaid),
         };
-        let dialled = non_empty(event.header("Caller-Destination-Number")).map(str::to_string);
+        let dialled = non_empty(event.header("Caller-Destination-Number"));
         let account = var("cgr_account")
-            .or_else(|| non_empty(event.header("Caller-Username")).map(str::to_string))
-            .or_else(|| non_empty(event.header("Caller-Caller-ID-Number")).map(str::to_string));
-        let destination = var("cgr_destination").or_else(|| dialled.clone());
+            .or_else(|| non_empty(event.header("Caller-Username")))
+            .or_else(|| non_empty(event.header("Caller-Caller-ID-Number")));
+        let subject = var("cgr_subject").or(account);
+        let destination = var("cgr_destination").or(dialled);
+        let account = names.get(account.unwrap_or_default());
+        let transfer_to: Arc<str> = Arc::from(dialled.unwrap_or_default());
         let info = CallInfo {
-            uuid: uuid.to_string(),
+            uuid: Arc::from(uuid),
             request_type,
-            tenant: var("cgr_tenant").unwrap_or_else(|| cfg.default_tenant.clone()),
-            category: var("cgr_category").unwrap_or_else(|| cfg.default_category.clone()),
-            subject: var("cgr_subject")
-                .or_else(|| account.clone())
-                .unwrap_or_default(),
-            account: account.unwrap_or_default(),
-            destination: destination.unwrap_or_default(),
-            transfer_to: dialled.unwrap_or_default(),
-            dialplan: non_empty(event.header("Caller-Dialplan")).map(str::to_string),
-            context: non_empty(event.header("Caller-Context")).map(str::to_string),
-            caller: non_empty(event.header("Caller-Caller-ID-Number"))
-                .unwrap_or_default()
-                .to_string(),
+            tenant: names.get(var("cgr_tenant").unwrap_or(&cfg.default_tenant)),
+            category: names.get(var("cgr_category").unwrap_or(&cfg.default_category)),
+            subject: match subject.unwrap_or_default() {
+                s if s == &*account => account.clone(),
+                s => names.get(s),
+            },
+            account,
+            destination: match destination.unwrap_or_default() {
+                d if d == &*transfer_to => transfer_to.clone(),
+                d => Arc::from(d),
+            },
+            transfer_to,
+            dialplan: non_empty(event.header("Caller-Dialplan")).map(|s| names.get(s)),
+            context: non_empty(event.header("Caller-Context")).map(|s| names.get(s)),
+            caller: Arc::from(
+                non_empty(event.header("Caller-Caller-ID-Number")).unwrap_or_default(),
+            ),
             setup_time: micros(event, "Caller-Channel-Created-Time"),
         };
         if request_type != RequestType::None {
@@ -169,11 +186,11 @@ mod tests {
             ("Caller-Destination-Number", "0723"),
             ("variable_cgr_subject", "rif"),
         ]);
-        let info = CallInfo::from_event(&e, &cfg).unwrap();
-        assert_eq!(info.account, "1001");
-        assert_eq!(info.subject, "rif");
-        assert_eq!(info.destination, "0723");
-        assert_eq!(info.tenant, "cgrates.org");
+        let info = CallInfo::from_event(&e, &cfg, &Interner::default()).unwrap();
+        assert_eq!(&*info.account, "1001");
+        assert_eq!(&*info.subject, "rif");
+        assert_eq!(&*info.destination, "0723");
+        assert_eq!(&*info.tenant, "cgrates.org");
         assert_eq!(info.request_type, RequestType::Prepaid);
         let e = event(&[
             ("Unique-ID", "u2"),
@@ -184,14 +201,51 @@ mod tests {
             ("variable_cgr_tenant", "vdf"),
             ("variable_cgr_reqtype", "*postpaid"),
         ]);
-        let info = CallInfo::from_event(&e, &cfg).unwrap();
-        assert_eq!(
-            (info.account.as_str(), info.subject.as_str()),
-            ("acc", "acc")
-        );
-        assert_eq!(info.destination, "+40723");
-        assert_eq!(info.transfer_to, "0723");
+        let info = CallInfo::from_event(&e, &cfg, &Interner::default()).unwrap();
+        assert_eq!((&*info.account, &*info.subject), ("acc", "acc"));
+        assert_eq!(&*info.destination, "+40723");
+        assert_eq!(&*info.transfer_to, "0723");
         assert_eq!(info.request_type, RequestType::Postpaid);
+    }
+
+    #[test]
+    fn strings_calls_hold_alike_are_one_copy() {
+        let cfg = SessionsConfig::default();
+        let names = Interner::default();
+        let call = |uuid: &str| {
+            let e = event(&[
+                ("Unique-ID", uuid),
+                ("Caller-Caller-ID-Number", "555"),
+                ("Caller-Destination-Number", "0723"),
+                ("Caller-Dialplan", "XML"),
+                ("Caller-Context", "default"),
+                ("variable_cgr_account", "acc"),
+            ]);
+            CallInfo::from_event(&e, &cfg, &names).unwrap()
+        };
+        let (a, b) = (call("u1"), call("u2"));
+        assert!(Arc::ptr_eq(&a.account, &a.subject));
+        assert!(Arc::ptr_eq(&a.destination, &a.transfer_to));
+        assert!(Arc::ptr_eq(&a.tenant, &b.tenant));
+        assert!(Arc::ptr_eq(&a.category, &b.category));
+        assert!(Arc::ptr_eq(&a.account, &b.account));
+        assert!(Arc::ptr_eq(
+            a.dialplan.as_ref().unwrap(),
+            b.dialplan.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            a.context.as_ref().unwrap(),
+            b.context.as_ref().unwrap()
+        ));
+        assert_eq!(
+            (&*a.uuid, &*a.tenant, &*a.category, &*a.caller),
+            ("u1", "cgrates.org", "call", "555")
+        );
+        // The session's JSON is as it was: plain strings.
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["account"], "acc");
+        assert_eq!(v["dialplan"], "XML");
+        assert_eq!(serde_json::from_value::<CallInfo>(v).unwrap(), a);
     }
 
     #[test]
@@ -199,7 +253,9 @@ mod tests {
         let cfg = SessionsConfig::default();
         let e = event(&[("Unique-ID", "u1"), ("Caller-Destination-Number", "0723")]);
         assert_eq!(
-            CallInfo::from_event(&e, &cfg).unwrap_err().0,
+            CallInfo::from_event(&e, &cfg, &Interner::default())
+                .unwrap_err()
+                .0,
             "MANDATORY_IE_MISSING: [Account]"
         );
         let e = event(&[
@@ -207,7 +263,7 @@ mod tests {
             ("Caller-Username", "1"),
             ("variable_cgr_reqtype", "*gold"),
         ]);
-        assert!(CallInfo::from_event(&e, &cfg)
+        assert!(CallInfo::from_event(&e, &cfg, &Interner::default())
             .unwrap_err()
             .0
             .starts_with("UNSUPPORTED_REQUEST_TYPE"));

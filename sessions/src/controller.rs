@@ -93,6 +93,7 @@ impl Controller {
             pools: DashMap::new(),
             correcting: DashMap::new(),
             live: crate::live::channel(),
+            names: Default::default(),
         });
         archiver::queue_journal(&shared);
         let (shutdown, rx) = watch::channel(false);

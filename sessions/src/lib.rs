@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod crash;
+pub mod intern;
 pub mod journal;
 pub mod lease;
 pub mod limit;

@@ -45,14 +45,15 @@ pub struct SessionRecord {
     pub warned_low_balance: bool,
     /// The call was found gone on resync without its hangup: "ended,
     /// usage unknown", held until the switch's CDR says how long it talked
-    /// (see [`GoneHold`]).
+    /// (see [`GoneHold`]). Rare, so boxed (as `settling`): every live
+    /// call's task holds its record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gone: Option<GoneHold>,
+    pub gone: Option<Box<GoneHold>>,
     /// The settlement decided, written before the store is asked to make
     /// it: a restart finishes this one instead of resuming the call (the
     /// switch may still list a call whose CDR it is posting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settling: Option<Settling>,
+    pub settling: Option<Box<Settling>>,
 }
 
 /// A settlement about to be made (see [`SessionRecord::settling`]).
@@ -149,21 +150,21 @@ impl Cdr {
 #[serde(rename_all = "PascalCase")]
 pub struct ActiveSession {
     #[serde(rename = "CGRID")]
-    pub cgr_id: String,
+    pub cgr_id: Arc<str>,
     #[serde(rename = "RunID")]
     pub run_id: &'static str,
     #[serde(rename = "ToR")]
     pub tor: &'static str,
     #[serde(rename = "OriginID")]
-    pub origin_id: String,
+    pub origin_id: Arc<str>,
     pub origin_host: Arc<str>,
     pub source: &'static str,
     pub request_type: &'static str,
-    pub tenant: String,
-    pub category: String,
-    pub account: String,
-    pub subject: String,
-    pub destination: String,
+    pub tenant: Arc<str>,
+    pub category: Arc<str>,
+    pub account: Arc<str>,
+    pub subject: Arc<str>,
+    pub destination: Arc<str>,
     #[serde(serialize_with = "go_time")]
     pub setup_time: Option<DateTime<Utc>>,
     #[serde(serialize_with = "go_time")]

@@ -39,6 +39,10 @@ pub(crate) struct Shared {
     pub correcting: DashMap<String, ()>,
     /// The live feed (see [`crate::live`]).
     pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
+    /// One copy of the strings calls hold alike (see [`CallInfo`]).
+    ///
+    /// [`CallInfo`]: crate::callinfo::CallInfo
+    pub names: crate::intern::Interner,
 }
 
 impl Shared {

@@ -1,9 +1,11 @@
 //! The operations remembered for idempotent retries, shared by the store
 //! (which looks retries up) and the log writer (which puts them in every
-//! snapshot). Each op is held once: its id (one `Arc<str>`, in both the
-//! index and the queue) and its op-only log record, framed as on disk (one
-//! exactly sized `Arc<[u8]>`); a retry's reply is decoded from that record.
-//! At most `max` are kept, oldest forgotten first.
+//! snapshot). Each op is held once, as its op-only log record framed as
+//! on disk (one exactly sized `Arc<[u8]>`), which holds its id and its
+//! reply: a retry's reply is decoded from it, and so is the id that a
+//! lookup checks. The index holds only numbers, found by the id's hash
+//! (kept beside each record), so two ids with the same hash are still
+//! told apart. At most `max` are kept, oldest forgotten first.
 //!
 //! Ops are numbered as they are remembered, and the store queues an op's
 //! log record while still holding this structure's lock, so the log holds
@@ -11,23 +13,37 @@
 //! it wrote, snapshots exactly the retained ops that are in the log.
 //!
 //! Memory per op, for an interval debit's id (~77 bytes) and reply (~250
-//! bytes): the id, 16 + 77 bytes; the record (8-byte frame header, then
-//! the JSON entry with the id again and the reply), 16 + ~346 bytes; an
-//! index slot (id handle, number, control byte: 25 bytes) and a queue slot
-//! (two handles: 32 bytes), both tables up to half empty — about 540 bytes
-//! in all at 20,000 ops, plus the allocator's overhead for two blocks
-//! (see the test below). Before, the same op cost ~1,700 bytes.
+//! bytes): the record (8-byte frame header, then the JSON entry with the
+//! id and the reply), 16 + ~346 bytes; a queue slot (hash and record
+//! handle: 24 bytes, room for `max` made once) and an index slot (number
+//! and control byte: 9 bytes, the table up to 7/8 full) — about 400 bytes
+//! in all at 20,000 ops, plus the allocator's overhead for one block
+//! (see the test below). Holding the id apart as well (in the index and
+//! the queue) cost ~540 bytes; three copies of it and the reply ~1,700.
 
-use std::collections::{HashMap, VecDeque};
+use super::record::op_id_in;
+use hashbrown::HashTable;
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(super) type SharedOps = Arc<Mutex<Ops>>;
 
+/// Room made at once for up to this many ops (a larger bound grows as
+/// needed).
+const PREALLOCATE: usize = 1 << 16;
+
 pub(super) struct Ops {
-    /// Each retained op's number; its place in `queue` is that minus `first()`.
-    index: HashMap<Arc<str>, u64>,
-    /// The retained ops, oldest first: id and op-only record.
-    queue: VecDeque<(Arc<str>, Arc<[u8]>)>,
+    /// Each retained op's number, found by its id's hash; its place in
+    /// `queue` is that minus `first()`.
+    index: HashTable<u64>,
+    /// The retained ops, oldest first: the id's hash and the op-only record.
+    queue: VecDeque<(u64, Arc<[u8]>)>,
+    hasher: RandomState,
+    /// Tests: every id gets the same hash.
+    #[cfg(test)]
+    all_collide: bool,
     /// The number the next op gets (how many have been remembered).
     next: u64,
     max: usize,
@@ -41,9 +57,13 @@ pub(super) fn lock(ops: &SharedOps) -> MutexGuard<'_, Ops> {
 
 impl Ops {
     pub fn new(max: usize) -> Self {
+        let room = max.min(PREALLOCATE);
         Ops {
-            index: HashMap::new(),
-            queue: VecDeque::new(),
+            index: HashTable::with_capacity(room),
+            queue: VecDeque::with_capacity(room),
+            hasher: RandomState::new(),
+            #[cfg(test)]
+            all_collide: false,
             next: 0,
             max,
         }
@@ -53,28 +73,64 @@ impl Ops {
         self.next - self.queue.len() as u64
     }
 
-    pub fn contains(&self, id: &str) -> bool {
-        self.index.contains_key(id)
+    /// The place in `queue` of the op with this id and hash.
+    fn find(&self, id: &str, hash: u64) -> Option<usize> {
+        let first = self.first();
+        let queue = &self.queue;
+        let n = self.index.find(hash, |&n| {
+            let (h, record) = &queue[(n - first) as usize];
+            *h == hash && op_id_in(record).as_deref() == Some(id)
+        })?;
+        Some((n - first) as usize)
     }
 
-    /// Remembers an op's record, forgetting the oldest beyond the bound,
-    /// and returns its number — unless the id is remembered already: then
-    /// the first reply stands and this returns None.
+    fn hash(&self, id: &str) -> u64 {
+        #[cfg(test)]
+        if self.all_collide {
+            return 7;
+        }
+        self.hasher.hash_one(id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.find(id, self.hash(id)).is_some()
+    }
+
+    /// Remembers an op's record (which must be `id`'s: see
+    /// [`super::record::op_record`]), forgetting the oldest beyond the
+    /// bound, and returns its number — unless the id is remembered
+    /// already: then the first reply stands and this returns None.
     pub fn remember(&mut self, id: &str, record: Arc<[u8]>) -> Option<u64> {
-        if self.contains(id) {
+        debug_assert_eq!(op_id_in(&record).as_deref(), Some(id));
+        let hash = self.hash(id);
+        if self.find(id, hash).is_some() {
             return None;
         }
-        let id: Arc<str> = Arc::from(id);
         let n = self.next;
-        self.index.insert(id.clone(), n);
-        self.queue.push_back((id, record));
-        self.next += 1;
-        while self.queue.len() > self.max {
-            if let Some((old, _)) = self.queue.pop_front() {
-                self.index.remove(&old);
-            }
+        if self.max == 0 {
+            self.next += 1;
+            return Some(n);
         }
+        while self.queue.len() >= self.max {
+            self.forget_oldest();
+        }
+        self.queue.push_back((hash, record));
+        self.next += 1;
+        let first = self.first();
+        let queue = &self.queue;
+        self.index
+            .insert_unique(hash, n, |&m| queue[(m - first) as usize].0);
         Some(n)
+    }
+
+    fn forget_oldest(&mut self) {
+        let first = self.first();
+        let Some((hash, _)) = self.queue.pop_front() else {
+            return;
+        };
+        if let Ok(entry) = self.index.find_entry(hash, |&n| n == first) {
+            entry.remove();
+        }
     }
 
     /// The number the next op will get; every op numbered below it has
@@ -86,8 +142,7 @@ impl Ops {
     /// A remembered op's record (a handle: decode its reply with
     /// [`super::record::reply_in`] after letting go of the lock).
     pub fn record(&self, id: &str) -> Option<Arc<[u8]>> {
-        let n = *self.index.get(id)?;
-        let place = usize::try_from(n - self.first()).ok()?;
+        let place = self.find(id, self.hash(id))?;
         self.queue.get(place).map(|(_, record)| record.clone())
     }
 
@@ -110,11 +165,13 @@ impl Ops {
         let blocks: usize = self
             .queue
             .iter()
-            .map(|(id, record)| 2 * arc_header + id.len() + record.len())
+            .map(|(_, record)| arc_header + record.len())
             .sum();
+        // The table's buckets: a power of two holding up to 7/8 of it.
+        let buckets = (self.index.capacity() * 8 / 7).next_power_of_two();
         blocks
-            + self.index.capacity() * (size_of::<(Arc<str>, u64)>() + 1)
-            + self.queue.capacity() * size_of::<(Arc<str>, Arc<[u8]>)>()
+            + buckets * (size_of::<u64>() + 1)
+            + self.queue.capacity() * size_of::<(u64, Arc<[u8]>)>()
     }
 }
 
@@ -158,6 +215,38 @@ mod tests {
         assert_eq!(ops.queue.len(), 3);
     }
 
+    /// Ids are told apart by the id their record holds, not by the hash:
+    /// with every id hashed alike, the ops behave as ever.
+    #[test]
+    fn ids_with_the_same_hash_are_told_apart() {
+        let mut ops = Ops::new(3);
+        ops.all_collide = true;
+        for n in 0..5 {
+            assert_eq!(remember(&mut ops, &format!("op{n}"), n), Some(n));
+        }
+        for n in 0..2 {
+            assert!(!ops.contains(&format!("op{n}")));
+        }
+        for n in 2..5 {
+            assert_eq!(ops.reply(&format!("op{n}")), Some(reply(n)));
+        }
+        assert_eq!(remember(&mut ops, "op4", 99), None);
+        assert_eq!(remember(&mut ops, "op1", 1), Some(5));
+        assert!(!ops.contains("op2"));
+        assert_eq!(ops.reply("op1"), Some(reply(1)));
+        assert_eq!(ops.index.len(), 3);
+    }
+
+    #[test]
+    fn an_id_that_json_escapes_is_found() {
+        let mut ops = Ops::new(3);
+        let id = "op \"quoted\" \\ and\nnewline";
+        assert_eq!(remember(&mut ops, id, 1), Some(0));
+        assert!(ops.contains(id));
+        assert_eq!(ops.reply(id), Some(reply(1)));
+        assert_eq!(remember(&mut ops, id, 2), None);
+    }
+
     #[test]
     fn records_below_takes_only_ops_numbered_below() {
         let mut ops = Ops::new(3);
@@ -186,10 +275,11 @@ mod tests {
     }
 
     /// An interval debit's op at the load the bound is sized for: the
-    /// shared record costs about a third of the three copies it replaced
-    /// (~1,700 bytes per op).
+    /// record alone, found by its id's hash, costs less than the record and
+    /// the id apart (~540 bytes per op), about a quarter of the three
+    /// copies before that (~1,700).
     #[test]
-    fn an_interval_debit_op_costs_about_540_bytes() {
+    fn an_interval_debit_op_costs_about_400_bytes() {
         let max = 20_000;
         let mut ops = Ops::new(max);
         let reply = json!({
@@ -208,6 +298,6 @@ mod tests {
             ops.remember(&id, op_record(&id, &reply));
         }
         let per_op = ops.heap_bytes() / max;
-        assert!((450..700).contains(&per_op), "{per_op} bytes per op");
+        assert!((360..440).contains(&per_op), "{per_op} bytes per op");
     }
 }

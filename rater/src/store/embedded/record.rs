@@ -51,6 +51,19 @@ pub fn op_record(id: &str, reply: &Value) -> Arc<[u8]> {
     Arc::from(out)
 }
 
+/// Just the op id of a record (the rest is skipped, not built).
+#[derive(Deserialize)]
+struct OpId<'a> {
+    #[serde(borrow)]
+    o: (std::borrow::Cow<'a, str>, serde::de::IgnoredAny),
+}
+
+/// The op id in the first record of `framed` (borrowed unless escaped).
+pub fn op_id_in(framed: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let payload = Frames::new(framed).next()?;
+    serde_json::from_slice::<OpId>(payload).ok().map(|r| r.o.0)
+}
+
 /// The op reply in the first record of `framed`.
 pub fn reply_in(framed: &[u8]) -> Option<Value> {
     let payload = Frames::new(framed).next()?;
@@ -131,7 +144,12 @@ mod tests {
             &mut expected,
         );
         assert_eq!(&record[..], &expected[..]);
-        assert_eq!(reply_in(&record), Some(reply));
+        assert_eq!(reply_in(&record), Some(reply.clone()));
         assert_eq!(reply_in(&record[..record.len() - 1]), None);
+        assert_eq!(op_id_in(&record).as_deref(), Some("op-1"));
+        assert_eq!(op_id_in(&record[..record.len() - 1]), None);
+        // An id JSON escapes is read back as it was.
+        let odd = "op \"1\"\\\n\u{7f}é";
+        assert_eq!(op_id_in(&op_record(odd, &reply)).as_deref(), Some(odd));
     }
 }
