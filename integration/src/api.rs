@@ -70,7 +70,14 @@ pub(crate) async fn execute(shared: &Arc<Shared>, cmd: &str, arg: Option<&str>) 
         },
         _ => {
             let mut core = shared.core();
-            run(&mut core, &name, arg).unwrap_or_else(|| format!("-ERR {cmd} Command not found!\n"))
+            if core.failing.contains(&name) {
+                let line = arg.map_or_else(|| name.clone(), |a| format!("{name} {a}"));
+                core.refused.push(line);
+                format!("-ERR {cmd} failed (simulated)\n")
+            } else {
+                run(&mut core, &name, arg)
+                    .unwrap_or_else(|| format!("-ERR {cmd} Command not found!\n"))
+            }
         }
     };
     let mut core = shared.core();

@@ -183,6 +183,11 @@ pub(crate) struct Core {
     pub teardown_lag: SimTime,
     /// Such legs, until when.
     tearing_down: HashMap<String, SimTime>,
+    /// API commands (lowercase names) answered `-ERR` without running, for
+    /// tests of a switch that takes one command and not the next.
+    pub failing: HashSet<String>,
+    /// The command lines refused so, in order.
+    pub refused: Vec<String>,
     /// While a scheduler task runs: its due time, which stamps what it does.
     frozen: Option<SimTime>,
     /// While a scheduler task runs: its id.
@@ -216,6 +221,8 @@ impl Core {
             table_lag: 0,
             teardown_lag: 0,
             tearing_down: HashMap::new(),
+            failing: HashSet::new(),
+            refused: Vec::new(),
             frozen: None,
             running_task: None,
             api_notify: Arc::new(tokio::sync::Notify::new()),

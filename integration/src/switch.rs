@@ -593,6 +593,22 @@ impl FakeSwitch {
         listeners.len()
     }
 
+    /// Answers the API command `name` (`sched_del`, …) with `-ERR` from
+    /// now on (`failing` true), without running it, or runs it again.
+    pub fn fail_api(&self, name: &str, failing: bool) {
+        let name = name.to_ascii_lowercase();
+        let mut core = self.shared.core();
+        match failing {
+            true => core.failing.insert(name),
+            false => core.failing.remove(&name),
+        };
+    }
+
+    /// The API command lines refused by [`FakeSwitch::fail_api`], in order.
+    pub fn refused_api(&self) -> Vec<String> {
+        self.shared.core().refused.clone()
+    }
+
     /// Stops accepting connections and closes the listening socket (open
     /// connections stay; see [`FakeSwitch::drop_connections`]). Returns once
     /// the port is free.

@@ -92,6 +92,11 @@ struct Trouble {
     /// When to send the park's answer again: the switch did not take it
     /// (its command connection was down), and the caller still waits.
     park_retry: Option<Instant>,
+    /// Limits armed before that the switch did not delete when asked (task
+    /// ids or groups), tried again at the next arm, and the earliest of
+    /// them (call time, ns): while one may be on the switch, it ends the
+    /// call there.
+    undeleted: Option<(Vec<String>, i64)>,
 }
 
 static NO_TROUBLE: Trouble = Trouble {
@@ -99,6 +104,7 @@ static NO_TROUBLE: Trouble = Trouble {
     heard_limit: None,
     hold_until: None,
     park_retry: None,
+    undeleted: None,
 };
 
 /// Adds a debit's charges to a session's: one entry per balance, whatever
@@ -1090,16 +1096,41 @@ impl CallActor {
                         steps.iter().map(|s| limit_group(&self.uuid, *s)).collect()
                     }
                 };
+                // And what the switch did not delete before: tried again.
+                let kept = self.trouble.as_mut().and_then(|t| t.undeleted.take());
+                let mut stale = stale;
+                if let Some((what, _)) = &kept {
+                    stale.extend(what.iter().cloned());
+                }
+                let mut failed = Vec::new();
                 for what in stale {
-                    let r = self.cmd.sched_del(&what).await.map(|_| ());
-                    self.check("sched_del", r);
+                    match self.cmd.sched_del(&what).await {
+                        Ok(_) | Err(ApiError::NoSuchChannel) => {}
+                        Err(e) => {
+                            warn!(error = %e, task = %what, "sched_del failed; the earlier limit may still end the call");
+                            failed.push(what);
+                        }
+                    }
                 }
                 self.armed = Some((epoch, step, Some(task)));
                 self.untrouble(|t| t.arm_retry = None);
                 if let Some(rec) = &mut self.rec {
                     self.limit_prev_ns = rec.limit_ns;
-                    rec.limit_ns = nanos(limit);
+                    // While the switch may still hold an earlier limit,
+                    // that one ends the call: the session keeps the
+                    // earliest (what a call found gone is settled up to).
+                    let earlier = match failed.is_empty() {
+                        true => None,
+                        false => Some(
+                            kept.as_ref()
+                                .map_or(rec.limit_ns, |(_, ns)| (*ns).min(rec.limit_ns)),
+                        ),
+                    };
+                    rec.limit_ns = earlier.map_or(nanos(limit), |ns| ns.min(nanos(limit)));
                     self.limit_confirmed = Some(Instant::now());
+                    if let Some(ns) = earlier {
+                        self.trouble_mut().undeleted = Some((failed, ns));
+                    }
                 }
             }
             Err(ApiError::NoSuchChannel) => self.untrouble(|t| t.arm_retry = None),

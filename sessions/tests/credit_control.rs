@@ -166,6 +166,66 @@ async fn a_dead_controller_costs_at_most_the_grace_per_call_on_a_shared_account(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_the_switch_kept_is_what_bounds_the_estimate_of_a_call_ended_unheard() {
+    // The first interval's debit (at 8 s) arms the next limit, 30 s, but
+    // the switch does not take the deletion of the one before, 20 s, which
+    // still holds. The next debit (at 18 s, paying to 30 s) is written
+    // down; tollgate goes away before 20 s, when the old limit cuts the
+    // call. Back, it finds the call gone without a CDR and estimates its
+    // usage from the switch's clock up to the limit the switch held: 20 s,
+    // not the 30 s or 40 s armed since (which billed the time until the
+    // restart). At 10x: the 2 s between the debit and the cut are 200 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch_at(10.0).await;
+    let engine = engine(dir.path()).await;
+    fund(&engine, "1001", dec!(100)).await;
+    let mut cfg = config_at(10.0, &[&sw]);
+    // No CDR comes: the estimate stands after 1 s (real).
+    cfg.cdr_wait = Duration::from_secs(10);
+    let ctl = start(&engine, cfg.clone(), dir.path());
+    connected(&ctl, 1).await;
+    let uuid = sw.place_call(prepaid("1001", "1002", 300.0)).unwrap();
+    sw.wait_record(&uuid, WAIT, |r| r.answered).await.unwrap();
+    sw.fail_api("sched_del", true);
+    // Paid to 30 s: the park's 10 s and two intervals.
+    let paid = tokio::time::timeout(WAIT, async {
+        while money(&engine, "1001").await > dec!(99.70) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(paid.is_ok(), "the second interval was never debited");
+    assert!(
+        sw.refused_api().iter().any(|l| l.contains(uuid.as_str())),
+        "{:?}",
+        sw.refused_api()
+    );
+    // Its session written down (it shares an fsync: up to 10 ms).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(sw.is_up(&uuid), "the call ended before tollgate went away");
+    ctl.shutdown().await;
+    drop(ctl);
+    let rec = sw
+        .wait_for_end(&uuid, WAIT)
+        .await
+        .expect("the switch cuts it");
+    let talked = talked(&rec);
+    assert!(talked <= 20.01, "talked {talked} s");
+    assert_eq!(rec.hangup_cause.as_deref(), Some("ALLOTTED_TIMEOUT"));
+    // Back well after the end: 5 s of the switch's time.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ctl = start(&engine, cfg, dir.path());
+    let c = cdr(&ctl, &uuid, WAIT).await;
+    let billed = Duration::from_nanos(c.usage as u64).as_secs_f64();
+    assert!(
+        (talked - billed).abs() <= 1.0,
+        "talked {talked} s, billed {billed} s"
+    );
+    no_sessions(&ctl).await;
+    ctl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_answered_while_the_event_socket_was_down_is_billed() {
     // F1: authorized at park, then the connection drops while it rings;
     // the switch answers unheard. Found on resync, billed in full. (The
