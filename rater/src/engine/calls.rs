@@ -66,7 +66,8 @@ impl DebitReply {
         let bad = || AccountError::Store("unreadable debit reply".into());
         let cost = decimal(&json["Cost"]).ok_or_else(bad)?;
         let usage = TimeDelta::nanoseconds(json["RatedUsage"].as_i64().ok_or_else(bad)?);
-        let charges = serde_json::from_value(json["Charges"].clone()).map_err(|_| bad())?;
+        // Read in place (a `&Value` is a deserializer): no copy of the tree.
+        let charges = serde::Deserialize::deserialize(&json["Charges"]).map_err(|_| bad())?;
         let more = json["More"].as_i64().map(TimeDelta::nanoseconds);
         Ok(DebitReply {
             json,
