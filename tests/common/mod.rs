@@ -266,6 +266,18 @@ impl RpcClient {
         }
     }
 
+    /// A call, or None when the connection closed (or could not be
+    /// written to) before the reply.
+    pub fn try_call(&mut self, method: &str, params: Value) -> Option<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"id": id, "method": method, "params": [params]});
+        self.stream.write_all(req.to_string().as_bytes()).ok()?;
+        let reply = self.read_reply()?;
+        assert_eq!(reply["id"], json!(id));
+        Some(reply)
+    }
+
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
