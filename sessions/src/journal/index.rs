@@ -31,6 +31,8 @@ pub(super) struct Index {
     /// Bytes of the records `keys` point to; the rest of the file is dead.
     pub live: u64,
     pub rewrites: u64,
+    /// Records put while a rewrite copied, appended to its copy.
+    pub caught_up: u64,
 }
 
 /// The index for reading (a panic elsewhere leaves it consistent: every
@@ -50,6 +52,7 @@ impl Index {
             file,
             live: 0,
             rewrites: 0,
+            caught_up: 0,
         }
     }
 

@@ -23,10 +23,11 @@
 //!   with positioned reads outside the lock and check them; a record that
 //!   cannot be read is logged and treated as absent.
 //! - When the file is large and mostly dead (overwritten and deleted
-//!   records), the writer copies the live records to `<path>.tmp`, renames
-//!   it over the file and swaps the index's locations and read handle in
-//!   one step. A reader still holding the old handle reads the old,
-//!   unlinked file, which stays intact.
+//!   records), the live records are copied to `<path>.tmp` while puts go
+//!   on; the writer then appends the records put meanwhile, renames it
+//!   over the file and swaps the index's locations and read handle in one
+//!   step ([`writer`]). A reader still holding the old handle reads the
+//!   old, unlinked file, which stays intact.
 //! - Opening replays the file to rebuild the index, cutting it at the end
 //!   of its valid prefix (a torn tail after a crash).
 
@@ -167,5 +168,11 @@ impl Journal {
     /// How many times the file has been rewritten since it was opened.
     pub fn rewrites(&self) -> u64 {
         index::read(&self.index).rewrites
+    }
+
+    /// How many records were put while a rewrite copied the file (and
+    /// appended to the copy when it was done).
+    pub fn caught_up(&self) -> u64 {
+        index::read(&self.index).caught_up
     }
 }
