@@ -39,14 +39,12 @@ async fn a_refusal_left_to_the_dialplan_never_talks_unbilled() {
     // At 10x, not 100x: "cut at once" is within a second of the switch's
     // time, which at 100x is 10 ms, less than a busy machine may hold a
     // task back (this test failed so, now and then, under load).
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch_at(10.0).await;
-    let engine = engine(dir.path()).await;
-    fund(&engine, "1001", dec!(0)).await;
-    let mut cfg = config_at(10.0, &[&sw]);
-    cfg.reject_in_dialplan = true;
-    let ctl = start(&engine, cfg, dir.path());
-    connected(&ctl, 1).await;
+    let Rig {
+        dir: _dir,
+        sw,
+        engine,
+        ctl,
+    } = rig_at(10.0, dec!(0), |c| c.reject_in_dialplan = true).await;
     // Refused at park: back to the dialplan with the reason, not killed.
     // This dialplan ignores `cgr_notify` and answers: the call is cut at
     // once, still refused.

@@ -182,11 +182,16 @@ pub struct Rig {
 }
 
 pub async fn rig(money: Decimal, tweak: impl FnOnce(&mut SessionsConfig)) -> Rig {
+    rig_at(SPEED, money, tweak).await
+}
+
+/// [`rig`] on a clock of `speed` simulated seconds per real second.
+pub async fn rig_at(speed: f64, money: Decimal, tweak: impl FnOnce(&mut SessionsConfig)) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let sw = switch().await;
+    let sw = switch_at(speed).await;
     let engine = engine(dir.path()).await;
     fund(&engine, "1001", money).await;
-    let mut cfg = config(&[&sw]);
+    let mut cfg = config_at(speed, &[&sw]);
     tweak(&mut cfg);
     let ctl = start(&engine, cfg, dir.path());
     connected(&ctl, 1).await;
