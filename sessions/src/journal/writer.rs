@@ -165,7 +165,8 @@ impl Writer {
             self.finish_rewrite();
         }
         if self.should_rewrite() {
-            self.rewrite_or_warn();
+            self.start_rewrite();
+            self.finish_rewrite();
         }
     }
 
@@ -225,12 +226,6 @@ impl Writer {
         self.failed.is_none()
             && self.len > self.rewrite_at.max(self.hold_until)
             && self.len - live > self.len / 2
-    }
-
-    fn rewrite_or_warn(&mut self) {
-        if let Err(e) = self.rewrite() {
-            self.rewrite_failed(e);
-        }
     }
 
     fn rewrite_failed(&mut self, e: io::Error) {
@@ -316,27 +311,6 @@ impl Writer {
         fs::rename(tmp, &self.path)?;
         self.switch_to(Arc::new(file), keys, len);
         index::write(&self.index).caught_up += caught_up;
-        if let Err(e) = sync_dir(&self.path) {
-            // Unsynced, the rename may be lost in a crash, and with it
-            // every record appended to the new file.
-            self.fail(e);
-        }
-        Ok(())
-    }
-
-    /// Copies the live records to `<path>.tmp`, renames it over the file
-    /// and switches the index and the writer to it.
-    fn rewrite(&mut self) -> io::Result<()> {
-        let live = index::read(&self.index).snapshot();
-        let tmp = tmp_path(&self.path);
-        let renamed = copy_live(&self.file, live, &tmp).and_then(|copy| {
-            fs::rename(&tmp, &self.path)?;
-            Ok(copy)
-        });
-        let (file, keys, len) = renamed.inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
-        self.switch_to(Arc::new(file), keys, len);
         if let Err(e) = sync_dir(&self.path) {
             // Unsynced, the rename may be lost in a crash, and with it
             // every record appended to the new file.
