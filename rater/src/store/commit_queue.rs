@@ -13,12 +13,12 @@
 //!
 //! Under load, urgent items come one at a time faster than fsyncs end
 //! (1,500 calls/s parking: one every 0.7 ms, each urgent in both logs),
-//! and each would get an fsync of its own. With [`Gather`], a small urgent
-//! batch that comes while the log is busy first waits a moment for
-//! company: at 1,500 calls/s this took the fsyncs per call from 1.5 to
-//! 1.0, for ~0.3 ms more per park. A batch that already has company goes
-//! at once, so callers in a closed loop (many RPC debits at a time) are
-//! not slowed down.
+//! and each would get an fsync of its own. With [`Gather`], a lone urgent
+//! item that comes while the log is busy first waits a moment for company
+//! (at 1,500 calls/s the parks under 1 ms went from about a third to about
+//! half; the fsyncs per call moved within the noise, `docs/profile.md`).
+//! A batch that already has company goes at once, so callers in a closed
+//! loop (many RPC debits at a time) are not slowed down.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ enum Waiting {
     No,
     Any,
     Urgent,
-    /// Gathering: woken once the queue holds `enough`.
+    /// Gathering: woken once the queue holds this many urgent items.
     Company(usize),
 }
 
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn an_item_that_may_wait_waits_and_an_urgent_one_takes_it_along() {
-        let q = Arc::new(CommitQueue::default());
+        let q = Arc::new(CommitQueue::<u32>::default());
         q.push(1, false).unwrap();
         let started = Instant::now();
         let mut batch = vec![];
@@ -234,15 +234,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(25));
         batch.clear();
         q.push(2, false).unwrap();
-        let writer = {
-            let q = q.clone();
-            std::thread::spawn(move || {
-                let mut batch = vec![];
-                let started = Instant::now();
-                q.next_batch(&mut batch, 10, Duration::from_secs(10));
-                (batch, started.elapsed())
-            })
-        };
+        let writer = next_on_thread(&q);
         std::thread::sleep(Duration::from_millis(20));
         q.push(3, true).unwrap();
         let (batch, waited) = writer.join().unwrap();
