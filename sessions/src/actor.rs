@@ -501,11 +501,15 @@ impl CallActor {
             .publish_session(&self.uuid, &self.alias, self.rec.as_ref());
     }
 
-    /// Logs a failed switch command unless the call is simply gone.
-    fn check(&self, what: &str, result: Result<(), ApiError>) {
+    /// Whether the switch took a command (or the call is simply gone);
+    /// logs a failure.
+    fn check(&self, what: &str, result: Result<(), ApiError>) -> bool {
         match result {
-            Ok(()) | Err(ApiError::NoSuchChannel) => {}
-            Err(e) => warn!(error = %e, "{what} failed"),
+            Ok(()) | Err(ApiError::NoSuchChannel) => true,
+            Err(e) => {
+                warn!(error = %e, "{what} failed");
+                false
+            }
         }
     }
 
@@ -1086,7 +1090,7 @@ impl CallActor {
                 // known (a re-arm in the same step shares its group), else
                 // by group; after a restart it does not know, so every
                 // group a crash can have left.
-                let stale: Vec<String> = match self.armed {
+                let mut stale: Vec<String> = match self.armed {
                     Some((_, _, Some(id))) => vec![id.to_string()],
                     Some((_, s, None)) => vec![limit_group(&self.uuid, s)],
                     None => {
@@ -1098,18 +1102,14 @@ impl CallActor {
                 };
                 // And what the switch did not delete before: tried again.
                 let kept = self.trouble.as_mut().and_then(|t| t.undeleted.take());
-                let mut stale = stale;
                 if let Some((what, _)) = &kept {
                     stale.extend(what.iter().cloned());
                 }
                 let mut failed = Vec::new();
                 for what in stale {
-                    match self.cmd.sched_del(&what).await {
-                        Ok(_) | Err(ApiError::NoSuchChannel) => {}
-                        Err(e) => {
-                            warn!(error = %e, task = %what, "sched_del failed; the earlier limit may still end the call");
-                            failed.push(what);
-                        }
+                    let r = self.cmd.sched_del(&what).await.map(|_| ());
+                    if !self.check(&format!("sched_del {what}"), r) {
+                        failed.push(what);
                     }
                 }
                 self.armed = Some((epoch, step, Some(task)));
